@@ -1,0 +1,172 @@
+"""Command line: `python -m core compare ...` and `python -m core predict ...`."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from core import events as ev
+from core.config import RunConfig
+from core.errors import LabError
+from core.models import DEFAULT_MODEL
+from core.strategies import DEFAULT_STRATEGIES, get_strategy
+
+DEFAULTS = RunConfig()
+# CLI flag -> RunConfig field, for every hyperparameter.
+HYPERPARAMETERS = {
+    "--model": ("model", str, "encoder: Hugging Face id or local folder (default: the bundled MiniLM)"),
+    "--max-length": ("max_length", int, "tokens kept per text"),
+    "--batch-size": ("batch_size", int, "texts per batch"),
+    "--epochs": ("epochs", int, "passes over the training split"),
+    "--lr": ("lr_finetune", float, "learning rate when fine-tuning pretrained weights"),
+    "--lr-scratch": ("lr_scratch", float, "learning rate for the randomly initialised model"),
+    "--lr-head": ("lr_head", float, "learning rate of the head on frozen features"),
+    "--dropout": ("dropout", float, "dropout before the linear head"),
+    "--warmup-ratio": ("warmup_ratio", float, "share of steps with linear LR warmup"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay (not on biases/LayerNorm)"),
+    "--grad-accum-steps": ("grad_accum_steps", int, "batches per optimizer step"),
+    "--max-grad-norm": ("max_grad_norm", float, "gradient clipping norm"),
+    "--patience": ("patience", int, "early stopping: epochs without validation gain (0 = off)"),
+    "--seed": ("seed", int, "random seed for splits, init and shuffling"),
+    "--pooling": ("pooling", str, "auto, mean, cls or pooler"),
+    "--device": ("device", str, "auto, cpu or cuda"),
+    "--top-k": ("top_k", int, "top_k strategy: encoder layers that train"),
+    "--lr-decay": ("lr_decay", float, "discriminative strategy: LR divided by this per layer"),
+}
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="rotten_tomatoes",
+                        help="imdb, rotten_tomatoes, synthetic, a CSV/TSV/JSONL/Parquet path, or hub:NAME")
+    parser.add_argument("--n-train", type=int, default=1000, help="training examples")
+    parser.add_argument("--n-val", type=int, default=None, help="validation examples (default: 20%% of --n-train)")
+    parser.add_argument("--n-test", type=int, default=1000, help="held-out test examples")
+    parser.add_argument("--text-column", default=None, help="text column of a file (detected if omitted)")
+    parser.add_argument("--label-column", default=None, help="label column of a file (detected if omitted)")
+    parser.add_argument("--synthetic-size", type=int, default=3000, help="rows generated for --data synthetic")
+    parser.add_argument("--difficulty", default="medium", help="synthetic data: easy, medium or hard")
+    parser.add_argument("--label-noise", type=float, default=0.0, help="synthetic data: share of flipped labels")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="python -m core", description="Transfer Learning Lab command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    compare = sub.add_parser("compare", help="train several strategies on one split and compare them")
+    _add_data_arguments(compare)
+    compare.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated strategy ids")
+    compare.add_argument("--out", default="results", help="folder for results.json and comparison.png")
+    compare.add_argument("--runs-dir", default=None, help="where runs are saved (default: OUT/runs)")
+    for flag, (field, kind, help_text) in HYPERPARAMETERS.items():
+        compare.add_argument(flag, dest=field, type=kind, default=getattr(DEFAULTS, field),
+                             help=f"{help_text} (default: {getattr(DEFAULTS, field)})")
+    predict = sub.add_parser("predict", help="predict with a saved run")
+    predict.add_argument("--model", required=True, help="a run folder written by `compare`")
+    predict.add_argument("texts", nargs="*", help="texts to classify")
+    predict.add_argument("--file", default=None, help="a CSV/TSV/JSONL/Parquet file of texts")
+    predict.add_argument("--text-column", default=None)
+    predict.add_argument("--output", default="predictions.csv", help="CSV written for --file")
+    return parser
+
+
+class ProgressPrinter:
+    """Turns training events into tqdm progress bars on stderr."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, event) -> None:
+        from tqdm import tqdm
+
+        if isinstance(event, ev.RunStarted):
+            self.bar = tqdm(total=max(event.total_steps, 1), desc=event.strategy, unit="step", file=sys.stderr)
+        elif isinstance(event, ev.StepLogged) and self.bar is not None:
+            self.bar.update(event.step - self.bar.n)
+            self.bar.set_postfix(loss=f"{event.loss:.3f}", epoch=event.epoch)
+        elif isinstance(event, ev.EpochEvaluated) and self.bar is not None:
+            self.bar.write(f"  {event.strategy} epoch {event.epoch}: train loss {event.train_loss:.3f}, "
+                           f"val accuracy {event.val_accuracy:.3f}")
+        elif isinstance(event, (ev.RunFinished, ev.RunFailed, ev.RunCancelled)) and self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def format_table(results) -> str:
+    """Plain-text results table."""
+    header = f"{'strategy':<16}{'status':<10}{'test acc':>9}{'macro-F1':>10}{'train s':>10}{'trainable':>14}{'% train':>9}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        if r.ok:
+            lines.append(f"{r.strategy:<16}{r.status:<10}{r.test_accuracy:>9.3f}{r.macro_f1:>10.3f}"
+                         f"{r.train_seconds:>10.1f}{r.trainable_params:>14,}{r.percent_trainable:>8.2f}%")
+        else:
+            lines.append(f"{r.strategy:<16}{r.status:<10}  {r.reason}")
+    return "\n".join(lines)
+
+
+def cmd_compare(args) -> int:
+    """Load data, split, train every strategy, write results.json and comparison.png."""
+    from core.compare import run_queue, write_results
+    from core.data import load_source, make_splits
+    from core.figure import save_comparison_png
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    for strategy in strategies:
+        get_strategy(strategy)
+    overrides = {field: getattr(args, field) for field, *_ in HYPERPARAMETERS.values()}
+    configs = [RunConfig(strategy=s, **overrides) for s in strategies]
+    data = load_source(args.data, n_synthetic=args.synthetic_size, difficulty=args.difficulty,
+                       label_noise=args.label_noise, seed=args.seed,
+                       text_column=args.text_column, label_column=args.label_column)
+    splits = make_splits(data, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed)
+    data_info = {"data": args.data, "n_train": len(splits.train), "n_val": len(splits.val),
+                 "n_test": len(splits.test), "labels": list(splits.label_names), "dropped": data.dropped}
+    print(f"data: {args.data} - {len(splits.train)} train / {len(splits.val)} validation / "
+          f"{len(splits.test)} test, labels {', '.join(splits.label_names)}", file=sys.stderr)
+    out = Path(args.out)
+    runs_root = Path(args.runs_dir) if args.runs_dir else out / "runs"
+    results = run_queue(configs, splits, runs_root, ProgressPrinter(), data_info=data_info)
+    common = {**data_info, "strategies": strategies, **{k: v for k, v in configs[0].to_dict().items() if k != "strategy"}}
+    path = write_results(out, common, results)
+    save_comparison_png(results, out / "comparison.png")
+    print(format_table(results))
+    print(f"\nwrote {path} and {out / 'comparison.png'}")
+    return 0 if any(r.ok for r in results) else 1
+
+
+def cmd_predict(args) -> int:
+    """Print label and confidence for texts, or write a CSV of predictions for a file."""
+    from core.data import detect_columns, read_table
+    from core.predict import load_predictor
+
+    predictor = load_predictor(args.model)
+    if args.file:
+        table = read_table(args.file)
+        column = args.text_column or (detect_columns(table)[0] if table.shape[1] > 1 else table.columns[0])
+        if column not in table.columns:
+            raise LabError(f"Column '{column}' not found; the file has columns: {', '.join(map(str, table.columns))}.")
+        predictions = predictor.predict(table[column].astype(str).tolist())
+        with open(args.output, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label", "confidence"])
+            for text, p in zip(table[column], predictions):
+                writer.writerow([text, p.label, f"{p.confidence:.4f}"])
+        print(f"wrote {len(predictions)} predictions to {args.output}")
+        return 0
+    if not args.texts:
+        raise LabError("Give a text to classify, or --file with a table of texts.")
+    for text, p in zip(args.texts, predictor.predict(args.texts)):
+        print(f"{p.label}\t{p.confidence:.3f}\t{text}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point; a LabError prints one line and exits with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return {"compare": cmd_compare, "predict": cmd_predict}[args.command](args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,84 @@
+"""Frozen-encoder features, computed once per (model, pooling, max length, texts) and reused.
+
+The `frozen` strategy trains only a head, so running the encoder every epoch is waste: the
+features are the same each time. They are kept in memory for the process and, optionally, on
+disk as safetensors (never pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from core.batching import token_batches, tokenize
+
+_MEMORY: dict[str, torch.Tensor] = {}
+_LOCK = threading.Lock()
+_MAX_MEMORY_ENTRIES = 32
+
+
+def cache_dir() -> Path | None:
+    """Disk cache folder from TL_LAB_FEATURE_CACHE, or None (memory only)."""
+    folder = os.environ.get("TL_LAB_FEATURE_CACHE")
+    return Path(folder) if folder else None
+
+
+def feature_key(model_id: str, pooling: str, max_length: int, texts) -> str:
+    """Stable key for one set of texts encoded by one model."""
+    digest = hashlib.sha256()
+    for part in (model_id, pooling, str(max_length)):
+        digest.update(part.encode() + b"\0")
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()[:32]
+
+
+@torch.inference_mode()
+def compute_features(classifier, tokenizer, texts, max_length: int, batch_size: int = 64,
+                     device: torch.device | None = None) -> torch.Tensor:
+    """Pooled encoder vectors for every text: -> (n_texts, hidden), float32 on CPU, input order."""
+    device = device or torch.device("cpu")
+    classifier.eval()
+    token_ids = tokenize(tokenizer, texts, max_length)
+    hidden = classifier.encoder.config.hidden_size
+    out = torch.empty((len(token_ids), hidden), dtype=torch.float32)
+    for indices, ids, mask in token_batches(token_ids, batch_size, tokenizer.pad_token_id, shuffle=False):
+        vectors = classifier.embed(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
+        out[torch.as_tensor(indices)] = vectors.float().cpu()
+    return out
+
+
+def cached_features(classifier, tokenizer, texts, *, model_id: str, max_length: int,
+                    batch_size: int = 64, device=None) -> tuple[torch.Tensor, bool]:
+    """Features for `texts`, from the cache when present. Returns (features, was_cached)."""
+    key = feature_key(model_id, classifier.pooling, max_length, texts)
+    with _LOCK:
+        if key in _MEMORY:
+            return _MEMORY[key], True
+    disk = cache_dir()
+    path = disk / f"{key}.safetensors" if disk else None
+    if path is not None and path.is_file():
+        features = load_file(str(path))["features"]
+        hit = True
+    else:
+        features = compute_features(classifier, tokenizer, texts, max_length, batch_size, device)
+        hit = False
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_file({"features": features.contiguous()}, str(path))
+    with _LOCK:
+        if len(_MEMORY) >= _MAX_MEMORY_ENTRIES:
+            _MEMORY.pop(next(iter(_MEMORY)))
+        _MEMORY[key] = features
+    return features, hit
+
+
+def clear_memory_cache() -> None:
+    """Forget every in-memory feature set (tests and benchmarks use this)."""
+    with _LOCK:
+        _MEMORY.clear()

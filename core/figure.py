@@ -1,0 +1,85 @@
+"""The static comparison figure (PNG, 300 DPI): accuracy bars, learning curves, training time,
+confusion matrix of the best run. Used by the CLI and by the dashboard's download button."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from core.results import RunResult  # noqa: E402
+
+
+def _accuracy_bars(ax, runs: list[RunResult]) -> None:
+    names = [r.strategy for r in runs]
+    values = [r.test_accuracy for r in runs]
+    bars = ax.bar(names, values, color="#4C78A8")
+    ax.bar_label(bars, fmt="%.3f")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Test accuracy (held-out)")
+
+
+def _learning_curves(ax, runs: list[RunResult]) -> None:
+    for run in runs:
+        epochs = [h["epoch"] for h in run.history]
+        line, = ax.plot(epochs, [h["train_accuracy"] for h in run.history], "--", alpha=0.6)
+        ax.plot(epochs, [h["val_accuracy"] for h in run.history], "-o", color=line.get_color(), label=run.strategy)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Train (dashed) and validation (solid) accuracy")
+    ax.legend(fontsize=8)
+
+
+def _time_bars(ax, runs: list[RunResult]) -> None:
+    bars = ax.barh([r.strategy for r in runs], [r.train_seconds for r in runs], color="#F58518")
+    ax.bar_label(bars, fmt="%.1f s")
+    ax.set_xlabel("seconds")
+    ax.set_title("Training time")
+
+
+def _confusion(ax, run: RunResult) -> None:
+    matrix = np.asarray(run.confusion_matrix)
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if value > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(run.labels)), run.labels)
+    ax.set_yticks(range(len(run.labels)), run.labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"Confusion matrix: {run.strategy} (best)")
+
+
+def comparison_figure(results: list[RunResult]):
+    """A 2x2 matplotlib figure of the finished runs."""
+    runs = [r for r in results if r.ok]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    if not runs:
+        fig.text(0.5, 0.5, "No finished runs to compare.", ha="center")
+        return fig
+    _accuracy_bars(axes[0, 0], runs)
+    _learning_curves(axes[0, 1], runs)
+    _time_bars(axes[1, 0], runs)
+    _confusion(axes[1, 1], max(runs, key=lambda r: r.test_accuracy))
+    fig.tight_layout()
+    return fig
+
+
+def comparison_png(results: list[RunResult], dpi: int = 300) -> bytes:
+    """The comparison figure as PNG bytes."""
+    fig = comparison_figure(results)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def save_comparison_png(results: list[RunResult], path: Path, dpi: int = 300) -> Path:
+    """Write the comparison figure to `path`."""
+    Path(path).write_bytes(comparison_png(results, dpi))
+    return Path(path)

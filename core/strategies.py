@@ -1,0 +1,159 @@
+"""The strategy registry: strategy id -> what trains and with which learning rates.
+
+A strategy is a set of parameter groups. `prepare` sets `requires_grad` and returns the groups
+the optimizer sees; `on_epoch_start` (optional) changes what trains as epochs pass. The training
+loop only calls these hooks, so a new strategy is a new entry here plus its test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from core.models import embedding_module, encoder_layers
+
+# How a strategy is trained: fine-tune token batches, fit a head on cached features, or TF-IDF.
+KINDS = ("encoder", "features", "tfidf")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One registry entry."""
+
+    id: str
+    title: str
+    summary: str  # one line for people choosing a strategy
+    kind: str
+    lr_field: str  # which RunConfig learning rate is the base rate
+    pretrained: bool = True
+    prepare: Callable | None = None  # (model, config) -> optimizer parameter groups
+    on_epoch_start: Callable | None = None  # (model, epoch (1-based), config) -> None
+
+
+def decay_groups(named_parameters, lr: float, weight_decay: float) -> list[dict]:
+    """Split parameters into weight-decay and no-decay groups (biases and LayerNorm weights get none)."""
+    decay, no_decay = [], []
+    for name, param in named_parameters:
+        is_norm_or_bias = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+        (no_decay if is_norm_or_bias else decay).append(param)
+    groups = [{"params": decay, "lr": lr, "weight_decay": weight_decay},
+              {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> None:
+    """Turn gradients on or off for every parameter of `module`."""
+    for param in module.parameters():
+        param.requires_grad_(trainable)
+
+
+def _train_everything(model, config) -> list[dict]:
+    set_trainable(model, True)
+    return decay_groups(model.named_parameters(), config.learning_rate, config.weight_decay)
+
+
+def _train_head_only(model, config) -> list[dict]:
+    set_trainable(model, False)
+    set_trainable(model.head, True)
+    return decay_groups(model.head.named_parameters(), config.learning_rate, config.weight_decay)
+
+
+def _no_parameters(model, config) -> list[dict]:
+    return []
+
+
+def _top_k_layers(model, config) -> list[dict]:
+    """Head plus the top `config.top_k` transformer blocks train; the rest stays frozen."""
+    set_trainable(model, False)
+    layers = encoder_layers(model.encoder)
+    trainable = [model.head, *layers[-config.top_k:]]
+    for module in trainable:
+        set_trainable(module, True)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return decay_groups(named, config.learning_rate, config.weight_decay)
+
+
+def layer_groups(model) -> list[nn.Module]:
+    """Modules from the top down: head, top block, ..., bottom block, embeddings (ULMFiT order)."""
+    return [model.head, *reversed(encoder_layers(model.encoder)), embedding_module(model.encoder)]
+
+
+def _discriminative(model, config) -> list[dict]:
+    """Every group trains; each one further from the head gets the LR divided by `lr_decay`."""
+    set_trainable(model, True)
+    groups = []
+    for depth, module in enumerate(layer_groups(model)):
+        lr = config.learning_rate / (config.lr_decay ** depth)
+        groups += decay_groups(module.named_parameters(), lr, config.weight_decay)
+    return groups
+
+
+def _gradual_prepare(model, config) -> list[dict]:
+    """All groups go to the optimizer; `gradual_unfreeze` decides which have gradients each epoch."""
+    groups = _train_everything(model, config)
+    gradual_unfreeze(model, 1, config)
+    return groups
+
+
+def unfrozen_group_count(epoch: int) -> int:
+    """Gradual unfreezing schedule: epoch 1 trains the head only, each later epoch adds one group."""
+    return epoch
+
+
+def gradual_unfreeze(model, epoch: int, config) -> None:
+    """Head at epoch 1, plus the top block at epoch 2, plus the next block at epoch 3, ..."""
+    set_trainable(model, False)
+    for module in layer_groups(model)[: unfrozen_group_count(epoch)]:
+        set_trainable(module, True)
+
+
+def _head_then_full_epoch(model, epoch: int, config) -> None:
+    """Epoch 1 trains the head on a frozen encoder; from epoch 2 everything trains."""
+    if epoch == 1:
+        set_trainable(model, False)
+        set_trainable(model.head, True)
+    else:
+        set_trainable(model, True)
+
+
+def _head_then_full_prepare(model, config) -> list[dict]:
+    groups = _train_everything(model, config)
+    _head_then_full_epoch(model, 1, config)
+    return groups
+
+
+_ENTRIES = [
+    Strategy("full", "Full fine-tuning", "Every weight of the pretrained encoder and the head trains (small LR).",
+             "encoder", "lr_finetune", prepare=_train_everything),
+    Strategy("frozen", "Frozen encoder (last layer only)",
+             "The pretrained encoder is frozen; its features are computed once and only a linear head trains.",
+             "features", "lr_head", prepare=_train_head_only),
+    Strategy("scratch", "From scratch", "The same architecture with random weights: no pretraining at all.",
+             "encoder", "lr_scratch", pretrained=False, prepare=_train_everything),
+    Strategy("tfidf", "TF-IDF + logistic regression", "Classical baseline: word and bigram counts, no neural network.",
+             "tfidf", "lr_head", prepare=_no_parameters),
+    Strategy("gradual", "Gradual unfreezing (ULMFiT)",
+             "The head trains first; each epoch unfreezes one more layer from the top.",
+             "encoder", "lr_finetune", prepare=_gradual_prepare, on_epoch_start=gradual_unfreeze),
+    Strategy("discriminative", "Discriminative learning rates",
+             "Everything trains, with the LR divided by a factor (2.6) for each layer further from the head.",
+             "encoder", "lr_finetune", prepare=_discriminative),
+    Strategy("top_k", "Partial freezing (top k layers)", "Only the top k encoder layers and the head train.",
+             "encoder", "lr_finetune", prepare=_top_k_layers),
+    Strategy("head_then_full", "Head first, then everything",
+             "Epoch 1 trains the head on a frozen encoder, later epochs fine-tune everything.",
+             "encoder", "lr_finetune", prepare=_head_then_full_prepare, on_epoch_start=_head_then_full_epoch),
+]
+STRATEGIES: dict[str, Strategy] = {s.id: s for s in _ENTRIES}
+DEFAULT_STRATEGIES = ("full", "frozen", "scratch", "tfidf")
+
+
+def get_strategy(strategy_id: str) -> Strategy:
+    """Registry lookup with a clear error."""
+    from core.errors import ConfigError
+
+    if strategy_id not in STRATEGIES:
+        raise ConfigError(f"Unknown strategy '{strategy_id}'; choose from {', '.join(STRATEGIES)}.")
+    return STRATEGIES[strategy_id]

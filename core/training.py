@@ -1,0 +1,367 @@
+"""The training loop: `train(config, splits, on_event, stop) -> TrainOutcome`.
+
+One loop (`fit`) serves every neural strategy. What trains comes from the strategy's parameter
+groups; what a batch is (token ids, or cached encoder features for `frozen`) comes from the
+trainer that builds the plan. The loop knows nothing about its caller: progress leaves through
+`on_event`, cancellation comes in through `stop` (checked at every batch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core import events as ev
+from core.batching import token_batches, tokenize
+from core.config import RunConfig
+from core.data import Splits
+from core.errors import ConfigError, LabError, TrainingError
+from core.evaluate import classification_metrics
+from core.features import cached_features
+from core.models import TextClassifier, count_parameters, load_encoder, pick_device, resolve_model_source
+from core.predict import EncoderPredictor, Predictor, TfidfPredictor
+from core.results import RunResult
+from core.strategies import get_strategy
+
+log = logging.getLogger(__name__)
+EVAL_BATCH_SIZE = 64
+
+
+class Cancelled(Exception):
+    """Raised inside the loop when `stop` is set; turns into a `cancelled` result."""
+
+
+@dataclass
+class TrainOutcome:
+    """A run's result and, when it finished, the trained model ready to predict or save."""
+
+    result: RunResult
+    predictor: Predictor | None = None
+
+
+@dataclass
+class FitPlan:
+    """What `fit` needs: a model, its parameter groups and where batches come from."""
+
+    model: nn.Module  # forward(**inputs) -> logits (batch, classes)
+    param_groups: list[dict]
+    train_batches: Callable[[int], Iterable[tuple[dict, torch.Tensor]]]  # epoch -> (inputs, labels)
+    batches_per_epoch: int
+    evaluate_val: Callable[[], tuple[float, float]]  # -> (val_loss, val_accuracy)
+    on_epoch_start: Callable[[int], None] | None = None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so a config reproduces its run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def warmup_then_linear_decay(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """LR multiplier: 0 -> 1 over the warmup steps, then linearly back to 0 at the last step."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    return factor
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on GPUs that support it, fp16 (with a scaler) on older ones, nothing on CPU."""
+    if device.type != "cuda":
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+@dataclass
+class _Loop:
+    """Mutable state of one `fit` call (steps done, timing) shared by its helpers."""
+
+    plan: FitPlan
+    config: RunConfig
+    emit: Callable
+    stop: threading.Event | None
+    device: torch.device
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    total_steps: int
+    started: float
+    step: int = 0
+
+
+def _optimizer_step(loop: _Loop, scaler) -> None:
+    params = [p for g in loop.optimizer.param_groups for p in g["params"] if p.grad is not None]
+    if scaler is not None:
+        scaler.unscale_(loop.optimizer)
+    torch.nn.utils.clip_grad_norm_(params, loop.config.max_grad_norm)
+    if scaler is not None:
+        scaler.step(loop.optimizer)
+        scaler.update()
+    else:
+        loop.optimizer.step()
+    loop.scheduler.step()
+    loop.optimizer.zero_grad(set_to_none=True)
+    loop.step += 1
+
+
+def _train_one_epoch(loop: _Loop, epoch: int) -> tuple[float, float]:
+    """One pass over the training batches; returns (mean train loss, train accuracy)."""
+    amp, scaler = autocast_for(loop.device)
+    accum = loop.config.grad_accum_steps
+    loop.plan.model.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for batch_index, (inputs, labels) in enumerate(loop.plan.train_batches(epoch)):
+        if loop.stop is not None and loop.stop.is_set():
+            raise Cancelled()
+        with amp():
+            logits = loop.plan.model(**inputs)  # (batch, classes)
+        loss = F.cross_entropy(logits.float(), labels)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"The training loss became {loss.item()} at epoch {epoch}; lower the learning rate "
+                f"(now {loop.config.learning_rate:g}) or check the data."
+            )
+        scaled = loss / accum
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        last = batch_index + 1 == loop.plan.batches_per_epoch
+        if (batch_index + 1) % accum == 0 or last:
+            _optimizer_step(loop, scaler)
+            loop.emit(ev.StepLogged(loop.config.strategy, epoch, loop.step, loop.total_steps, loss.item(),
+                                    loop.scheduler.get_last_lr()[-1], time.perf_counter() - loop.started))
+        loss_sum += loss.item() * len(labels)
+        correct += int((logits.argmax(dim=-1) == labels).sum())
+        seen += len(labels)
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def fit(plan: FitPlan, config: RunConfig, emit: Callable, stop, device) -> tuple[list[dict], int, set]:
+    """Train for `config.epochs` epochs with early stopping on validation accuracy.
+
+    Returns (history, best epoch, ids of every parameter that trained at some point). The best
+    epoch's weights are restored at the end; the test split is never looked at here.
+    """
+    fused = device.type == "cuda"
+    optimizer = torch.optim.AdamW(plan.param_groups, eps=1e-8, fused=fused)
+    steps_per_epoch = math.ceil(plan.batches_per_epoch / config.grad_accum_steps)
+    total = steps_per_epoch * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_then_linear_decay(total, int(config.warmup_ratio * total)))
+    loop = _Loop(plan, config, emit, stop, device, optimizer, scheduler, total, time.perf_counter())
+    emit(ev.RunStarted(config.strategy, config.epochs, total))
+    history, best_state, best_accuracy, best_epoch, trained = [], None, -1.0, 0, set()
+    for epoch in range(1, config.epochs + 1):
+        if plan.on_epoch_start is not None:
+            plan.on_epoch_start(epoch)
+        trained |= {id(p) for p in plan.model.parameters() if p.requires_grad}
+        emit(ev.EpochStarted(config.strategy, epoch))
+        train_loss, train_accuracy = _train_one_epoch(loop, epoch)
+        val_loss, val_accuracy = plan.evaluate_val()
+        elapsed = time.perf_counter() - loop.started
+        history.append({"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
+                        "val_loss": val_loss, "val_accuracy": val_accuracy, "seconds": elapsed})
+        emit(ev.EpochEvaluated(config.strategy, epoch, train_loss, train_accuracy, val_loss, val_accuracy, elapsed))
+        if val_accuracy > best_accuracy:
+            best_accuracy, best_epoch = val_accuracy, epoch
+            best_state = {k: v.detach().clone() for k, v in plan.model.state_dict().items()}
+        elif config.patience and epoch - best_epoch >= config.patience:
+            break
+    if best_state is not None and best_epoch != history[-1]["epoch"]:
+        plan.model.load_state_dict(best_state)
+    return history, best_epoch, trained
+
+
+@torch.inference_mode()
+def evaluate_batches(model: nn.Module, batches) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of `model` over (inputs, labels) batches."""
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for inputs, labels in batches:
+        logits = model(**inputs).float()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+        correct += int((logits.argmax(dim=-1) == labels).sum())
+        seen += len(labels)
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def _token_batch_source(token_ids, labels: torch.Tensor, batch_size: int, pad_id: int, device, *, shuffle: bool, seed=0):
+    for indices, ids, mask in token_batches(token_ids, batch_size, pad_id, shuffle=shuffle, seed=seed):
+        inputs = {"input_ids": ids.to(device, non_blocking=True), "attention_mask": mask.to(device, non_blocking=True)}
+        yield inputs, labels[torch.as_tensor(indices)].to(device, non_blocking=True)
+
+
+def _build_classifier(config: RunConfig, num_classes: int, pretrained: bool, device):
+    """Load the encoder, check the length limit, put a head on it."""
+    bundle = load_encoder(config.model, pretrained=pretrained, pooling=config.pooling)
+    if config.max_length > bundle.max_positions:
+        raise ConfigError(
+            f"max_length {config.max_length} is above what '{config.model}' accepts ({bundle.max_positions} tokens)."
+        )
+    model = TextClassifier(bundle.encoder, bundle.pooling, num_classes, config.dropout).to(device)
+    return model, bundle.tokenizer
+
+
+def _train_encoder(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predictor, list, int, int, int]:
+    """Fine-tune an encoder (pretrained or random) on token batches."""
+    strategy = get_strategy(config.strategy)
+    device = pick_device(config.device)
+    model, tokenizer = _build_classifier(config, len(splits.label_names), strategy.pretrained, device)
+    groups = strategy.prepare(model, config)
+    train_ids = tokenize(tokenizer, splits.train.texts, config.max_length)
+    val_ids = tokenize(tokenizer, splits.val.texts, config.max_length)
+    train_labels = torch.tensor(splits.train.labels)
+    val_labels = torch.tensor(splits.val.labels)
+    pad = tokenizer.pad_token_id
+    plan = FitPlan(
+        model=model, param_groups=groups,
+        train_batches=lambda epoch: _token_batch_source(
+            train_ids, train_labels, config.batch_size, pad, device, shuffle=True, seed=config.seed * 1000 + epoch),
+        batches_per_epoch=math.ceil(len(train_ids) / config.batch_size),
+        evaluate_val=lambda: evaluate_batches(
+            model, _token_batch_source(val_ids, val_labels, EVAL_BATCH_SIZE, pad, device, shuffle=False)),
+        on_epoch_start=(lambda epoch: strategy.on_epoch_start(model, epoch, config)) if strategy.on_epoch_start else None,
+    )
+    history, best_epoch, trained = fit(plan, config, emit, stop, device)
+    trainable = sum(p.numel() for p in model.parameters() if id(p) in trained)
+    _, total = count_parameters(model)
+    return EncoderPredictor(model, tokenizer, config.max_length, splits.label_names, device), history, best_epoch, trainable, total
+
+
+class _HeadOnFeatures(nn.Module):
+    """The classifier's own dropout + head, applied to cached pooled features."""
+
+    def __init__(self, classifier: TextClassifier):
+        super().__init__()
+        self.dropout = classifier.dropout
+        self.head = classifier.head
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:  # (batch, hidden) -> (batch, classes)
+        return self.head(self.dropout(features))
+
+
+def _feature_batches(features: torch.Tensor, labels: torch.Tensor, batch_size: int, device, *, shuffle: bool, seed=0):
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)) if shuffle else torch.arange(len(labels))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        yield {"features": features[idx].to(device)}, labels[idx].to(device)
+
+
+def _train_frozen(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predictor, list, int, int, int]:
+    """Frozen encoder: encode train/val texts once (cached), then train only the head on the vectors."""
+    strategy = get_strategy(config.strategy)
+    device = pick_device(config.device)
+    model, tokenizer = _build_classifier(config, len(splits.label_names), True, device)
+    groups = strategy.prepare(model, config)
+    model_id = resolve_model_source(config.model)
+    train_x, _ = cached_features(model, tokenizer, splits.train.texts, model_id=model_id,
+                                 max_length=config.max_length, device=device)
+    val_x, _ = cached_features(model, tokenizer, splits.val.texts, model_id=model_id,
+                               max_length=config.max_length, device=device)
+    train_y, val_y = torch.tensor(splits.train.labels), torch.tensor(splits.val.labels)
+    head = _HeadOnFeatures(model)
+    plan = FitPlan(
+        model=head, param_groups=groups,
+        train_batches=lambda epoch: _feature_batches(train_x, train_y, config.batch_size, device,
+                                                     shuffle=True, seed=config.seed * 1000 + epoch),
+        batches_per_epoch=math.ceil(len(train_y) / config.batch_size),
+        evaluate_val=lambda: evaluate_batches(head, _feature_batches(val_x, val_y, EVAL_BATCH_SIZE, device, shuffle=False)),
+    )
+    history, best_epoch, _ = fit(plan, config, emit, stop, device)
+    trainable, total = count_parameters(model)
+    return EncoderPredictor(model, tokenizer, config.max_length, splits.label_names, device), history, best_epoch, trainable, total
+
+
+TFIDF_C_GRID = (0.5, 2.0, 8.0, 32.0)  # inverse regularisation strengths tried; validation picks one
+
+
+def _train_tfidf(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predictor, list, int, int, int]:
+    """TF-IDF of words and bigrams + logistic regression; C chosen on the validation split."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    started = time.perf_counter()
+    emit(ev.RunStarted(config.strategy, 1, 0))
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    train_x = vectorizer.fit_transform(splits.train.texts)
+    val_x = vectorizer.transform(splits.val.texts)
+    classes = list(range(len(splits.label_names)))
+    best = None
+    for c in TFIDF_C_GRID:
+        if stop is not None and stop.is_set():
+            raise Cancelled()
+        clf = LogisticRegression(C=c, max_iter=2000, random_state=config.seed).fit(train_x, splits.train.labels)
+        val_accuracy = clf.score(val_x, splits.val.labels)
+        if best is None or val_accuracy > best[0]:
+            best = (val_accuracy, clf)
+    val_accuracy, clf = best
+    entry = {"epoch": 1, "train_loss": log_loss(splits.train.labels, clf.predict_proba(train_x), labels=classes),
+             "train_accuracy": clf.score(train_x, splits.train.labels),
+             "val_loss": log_loss(splits.val.labels, clf.predict_proba(val_x), labels=classes),
+             "val_accuracy": val_accuracy, "seconds": time.perf_counter() - started}
+    emit(ev.EpochEvaluated(config.strategy, 1, entry["train_loss"], entry["train_accuracy"],
+                           entry["val_loss"], val_accuracy, entry["seconds"]))
+    n_weights = clf.coef_.size + clf.intercept_.size
+    return TfidfPredictor(vectorizer, clf, splits.label_names), [entry], 1, n_weights, n_weights
+
+
+TRAINERS = {"encoder": _train_encoder, "features": _train_frozen, "tfidf": _train_tfidf}
+
+
+def _evaluate_on_test(predictor: Predictor, splits: Splits) -> tuple[dict, float]:
+    started = time.perf_counter()
+    probs = predictor.predict_proba(splits.test.texts)
+    seconds = time.perf_counter() - started
+    return classification_metrics(splits.test.labels, probs.argmax(axis=1), splits.label_names), seconds
+
+
+def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
+          stop: threading.Event | None = None) -> TrainOutcome:
+    """Train one strategy and evaluate it on the held-out test split.
+
+    Never raises for a run-level problem: a failure or a cancel comes back as the result's
+    `status` ("failed" / "cancelled") with a `reason`, so a queue of runs can go on.
+    """
+    emit = on_event or (lambda event: None)
+    result = RunResult(strategy=config.strategy, model=config.model, labels=list(splits.label_names),
+                       n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test),
+                       config=config.to_dict())
+    started = time.perf_counter()
+    try:
+        seed_everything(config.seed)
+        trainer = TRAINERS[get_strategy(config.strategy).kind]
+        predictor, history, best_epoch, trainable, total = trainer(config, splits, emit, stop)
+        result.train_seconds = time.perf_counter() - started
+        metrics, result.predict_seconds = _evaluate_on_test(predictor, splits)
+    except Cancelled:
+        result.status, result.reason = "cancelled", "Cancelled by the user."
+        result.train_seconds = time.perf_counter() - started
+        emit(ev.RunCancelled(config.strategy))
+        return TrainOutcome(result)
+    except Exception as exc:  # noqa: BLE001 - any failure becomes a visible, recorded reason
+        if not isinstance(exc, LabError):
+            log.exception("run %s failed", config.strategy)
+        result.status = "failed"
+        result.reason = str(exc) if isinstance(exc, LabError) else f"{type(exc).__name__}: {exc}"
+        result.train_seconds = time.perf_counter() - started
+        emit(ev.RunFailed(config.strategy, result.reason))
+        return TrainOutcome(result)
+    result.history, result.best_epoch = history, best_epoch
+    result.trainable_params, result.total_params = trainable, total
+    result.test_accuracy, result.macro_f1 = metrics["accuracy"], metrics["macro_f1"]
+    result.per_class, result.confusion_matrix = metrics["per_class"], metrics["confusion_matrix"]
+    emit(ev.RunFinished(config.strategy, result))
+    return TrainOutcome(result, predictor)

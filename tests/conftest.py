@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny random BERT saved like a real checkpoint, and tiny labelled splits."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+POSITIVE = ["a wonderful, moving film", "great acting and a clever plot", "I loved every minute",
+            "brilliant and funny", "a joy to watch", "superb direction, great cast",
+            "touching and beautifully shot", "fantastic fun from start to end"]
+NEGATIVE = ["a dull, lifeless film", "terrible acting and a silly plot", "I hated every minute",
+            "boring and predictable", "a chore to sit through", "awful direction, weak cast",
+            "clumsy and badly shot", "a waste of time from start to end"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A 2-layer, 32-wide random BERT with the bundled tokenizer, saved as safetensors."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from core.models import bundled_model_path
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(bundled_model_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def make_texts(n_per_class: int, seed: int = 0):
+    """Labelled toy sentences: (texts, labels) with labels 0 = negative, 1 = positive."""
+    import random
+
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n_per_class):
+        texts.append(f"{rng.choice(POSITIVE)} number {i}")
+        labels.append(1)
+        texts.append(f"{rng.choice(NEGATIVE)} number {i}")
+        labels.append(0)
+    return texts, labels
+
+
+@pytest.fixture
+def tiny_splits():
+    """Train 40 / val 16 / test 16 toy sentences, balanced."""
+    from core.data import LabeledTexts, Splits
+
+    def part(n, seed):
+        texts, labels = make_texts(n, seed)
+        return LabeledTexts(tuple(texts), tuple(labels), ("negative", "positive"))
+
+    return Splits(part(20, 1), part(8, 2), part(8, 3))

@@ -1,0 +1,155 @@
+"""Training loop, strategies, evaluation and save/load on a tiny random BERT (seconds)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from core import events as ev
+from core.config import RunConfig
+from core.errors import ConfigError, ModelLoadError
+from core.predict import load_predictor
+from core.store import save_run
+from core.training import train, warmup_then_linear_decay
+
+
+def config_for(model_dir, strategy, **overrides):
+    base = dict(strategy=strategy, model=model_dir, max_length=32, batch_size=8, epochs=2,
+                lr_finetune=1e-3, lr_scratch=1e-3, lr_head=1e-2, patience=0)
+    base.update(overrides)
+    return RunConfig(**base)
+
+
+@pytest.mark.parametrize("strategy", ["full", "frozen", "scratch", "tfidf"])
+def test_each_strategy_trains_and_reports(tiny_model_dir, tiny_splits, strategy):
+    seen = []
+    outcome = train(config_for(tiny_model_dir, strategy), tiny_splits, seen.append)
+    result = outcome.result
+    assert result.status == "finished", result.reason
+    assert 0.0 <= result.test_accuracy <= 1.0
+    assert np.asarray(result.confusion_matrix).sum() == len(tiny_splits.test)
+    assert result.labels == ["negative", "positive"]
+    assert [h["epoch"] for h in result.history] == ([1] if strategy == "tfidf" else [1, 2])
+    assert isinstance(seen[-1], ev.RunFinished)
+    assert any(isinstance(e, ev.EpochEvaluated) for e in seen)
+    assert 0 < result.trainable_params <= result.total_params
+
+
+def test_parameter_counts_follow_strategy(tiny_model_dir, tiny_splits):
+    full = train(config_for(tiny_model_dir, "full", epochs=1), tiny_splits).result
+    frozen = train(config_for(tiny_model_dir, "frozen", epochs=1), tiny_splits).result
+    assert full.trainable_params == full.total_params
+    assert frozen.total_params == full.total_params
+    assert frozen.trainable_params == 32 * 2 + 2  # hidden x classes + bias: the head only
+
+
+def test_frozen_encoder_weights_do_not_change(tiny_model_dir, tiny_splits):
+    outcome = train(config_for(tiny_model_dir, "frozen"), tiny_splits)
+    from transformers import AutoModel
+
+    original = AutoModel.from_pretrained(tiny_model_dir)
+    trained = outcome.predictor.model.encoder
+    for (name, before), after in zip(original.state_dict().items(), trained.state_dict().values()):
+        assert torch.equal(before, after), name
+
+
+def test_full_finetune_learns_toy_task(tiny_model_dir, tiny_splits):
+    result = train(config_for(tiny_model_dir, "full", epochs=6, lr_finetune=3e-3), tiny_splits).result
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.test_accuracy >= 0.75
+
+
+def test_same_seed_same_result(tiny_model_dir, tiny_splits):
+    a = train(config_for(tiny_model_dir, "full", epochs=1), tiny_splits).result
+    b = train(config_for(tiny_model_dir, "full", epochs=1), tiny_splits).result
+    assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], abs=1e-6)
+    assert a.confusion_matrix == b.confusion_matrix
+
+
+@pytest.mark.parametrize("strategy", ["full", "frozen", "tfidf"])
+def test_saved_run_reloads_with_same_probabilities(tiny_model_dir, tiny_splits, tmp_path, strategy):
+    outcome = train(config_for(tiny_model_dir, strategy, epochs=1), tiny_splits)
+    before = outcome.predictor.predict_proba(tiny_splits.test.texts)
+    save_run(tmp_path / "run", outcome.result, outcome.predictor)
+    assert not list((tmp_path / "run").rglob("*.bin")) and not list((tmp_path / "run").rglob("*.pkl"))
+    after = load_predictor(tmp_path / "run").predict_proba(tiny_splits.test.texts)
+    np.testing.assert_allclose(before, after, atol=1e-6)
+
+
+def test_run_folder_without_weights_is_refused(tiny_model_dir, tiny_splits, tmp_path):
+    outcome = train(config_for(tiny_model_dir, "full", epochs=1), tiny_splits)
+    save_run(tmp_path / "run", outcome.result, outcome.predictor)
+    (tmp_path / "run" / "model" / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="model.safetensors"):
+        load_predictor(tmp_path / "run")
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_predictor(tmp_path / "nowhere")
+
+
+def test_cancel_stops_within_a_batch(tiny_model_dir, tiny_splits):
+    stop = threading.Event()
+    steps = []
+
+    def on_event(event):
+        if isinstance(event, ev.StepLogged):
+            steps.append(event)
+            stop.set()
+
+    outcome = train(config_for(tiny_model_dir, "full", epochs=3), tiny_splits, on_event, stop)
+    assert outcome.result.status == "cancelled"
+    assert len(steps) == 1
+    assert outcome.predictor is None
+
+
+def test_nan_loss_fails_with_reason(tiny_model_dir, tiny_splits, monkeypatch):
+    import core.training as training
+
+    monkeypatch.setattr(training.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    result = train(config_for(tiny_model_dir, "full", epochs=1), tiny_splits).result
+    assert result.status == "failed"
+    assert "loss became nan" in result.reason and "lower the learning rate" in result.reason
+
+
+def test_max_length_above_model_limit_fails_clearly(tiny_model_dir, tiny_splits):
+    result = train(config_for(tiny_model_dir, "full", max_length=4096), tiny_splits).result
+    assert result.status == "failed"
+    assert "above what" in result.reason and "128 tokens" in result.reason
+
+
+def test_unknown_model_offline_fails_in_one_sentence(tiny_splits):
+    result = train(RunConfig(strategy="full", model="no-such-org/no-such-model", epochs=1), tiny_splits).result
+    assert result.status == "failed"
+    assert "cannot be reached" in result.reason
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"strategy": "magic"}, "Unknown strategy 'magic'"),
+    ({"lr_finetune": 0.0}, "must be above 0"),
+    ({"lr_scratch": -1e-3}, "must be above 0"),
+    ({"lr_head": 50.0}, "at most 1"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"epochs": 10_000}, "epochs"),
+    ({"dropout": 1.0}, "Dropout"),
+    ({"max_length": 2}, "max_length"),
+])
+def test_absurd_hyperparameters_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig(**changes)
+
+
+def test_warmup_then_linear_decay_schedule():
+    factor = warmup_then_linear_decay(total_steps=10, warmup_steps=2)
+    values = [factor(s) for s in range(11)]
+    assert values[0] < values[1] < values[2] == 1.0
+    assert values[10] == 0.0
+    assert all(a >= b for a, b in zip(values[2:], values[3:]))
+
+
+def test_early_stopping_restores_best_epoch(tiny_model_dir, tiny_splits):
+    result = train(config_for(tiny_model_dir, "scratch", epochs=6, patience=1, lr_scratch=5e-2), tiny_splits).result
+    best = max(h["val_accuracy"] for h in result.history)
+    assert result.history[result.best_epoch - 1]["val_accuracy"] == best
+    assert len(result.history) <= 6
