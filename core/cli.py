@@ -81,13 +81,14 @@ class ProgressPrinter:
         from tqdm import tqdm
 
         if isinstance(event, ev.RunStarted):
-            self.bar = tqdm(total=max(event.total_steps, 1), desc=event.strategy, unit="step", file=sys.stderr)
+            self.bar = tqdm(total=max(event.total_steps, 1), desc=event.strategy, unit="step", file=sys.stderr,
+                            mininterval=1.0)
         elif isinstance(event, ev.StepLogged) and self.bar is not None:
             self.bar.update(event.step - self.bar.n)
             self.bar.set_postfix(loss=f"{event.loss:.3f}", epoch=event.epoch)
         elif isinstance(event, ev.EpochEvaluated) and self.bar is not None:
             self.bar.write(f"  {event.strategy} epoch {event.epoch}: train loss {event.train_loss:.3f}, "
-                           f"val accuracy {event.val_accuracy:.3f}")
+                           f"val accuracy {event.val_accuracy:.3f}", file=sys.stderr)
         elif isinstance(event, (ev.RunFinished, ev.RunFailed, ev.RunCancelled)) and self.bar is not None:
             self.bar.close()
             self.bar = None

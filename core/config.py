@@ -20,7 +20,7 @@ class RunConfig:
     epochs: int = 3
     lr_finetune: float = 2e-5  # small: keep what pretraining learned
     lr_scratch: float = 5e-4  # random weights need bigger steps
-    lr_head: float = 2e-3  # a lone linear head on frozen features tolerates a large rate
+    lr_head: float = 1e-2  # a lone linear head on frozen features tolerates a large rate
     dropout: float = 0.3
     warmup_ratio: float = 0.1  # share of optimizer steps spent warming the LR up from 0
     weight_decay: float = 0.01  # never applied to biases and LayerNorm weights

@@ -190,3 +190,11 @@ def pick_device(preference: str = "auto") -> torch.device:
     if preference == "cuda" and not torch.cuda.is_available():
         raise ConfigError("Device 'cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'.")
     return torch.device(preference)
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(name: str = DEFAULT_MODEL):
+    """Just the tokenizer of a model (cached): for token counts and length histograms."""
+    from transformers import AutoTokenizer
+
+    return _from_pretrained(AutoTokenizer, resolve_model_source(name))
