@@ -139,15 +139,13 @@ def cmd_compare(args) -> int:
 
 def cmd_predict(args) -> int:
     """Print label and confidence for texts, or write a CSV of predictions for a file."""
-    from core.data import detect_columns, read_table
+    from core.data import read_table, text_column_of
     from core.predict import load_predictor
 
     predictor = load_predictor(args.model)
     if args.file:
         table = read_table(args.file)
-        column = args.text_column or (detect_columns(table)[0] if table.shape[1] > 1 else table.columns[0])
-        if column not in table.columns:
-            raise LabError(f"Column '{column}' not found; the file has columns: {', '.join(map(str, table.columns))}.")
+        column = text_column_of(table, args.text_column)
         predictions = predictor.predict(table[column].astype(str).tolist())
         with open(args.output, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)

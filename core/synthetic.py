@@ -18,6 +18,7 @@ a seeded fraction of labels to show what noisy annotation does.
 
 from __future__ import annotations
 
+import numbers
 import random
 
 from core.data import SENTIMENT_NAMES, LabeledTexts
@@ -155,7 +156,7 @@ def generate_reviews(n: int, *, positive_ratio: float = 0.5, label_noise: float 
                      difficulty: str = "medium", seed: int = 0) -> LabeledTexts:
     """`n` synthetic movie reviews labelled negative/positive; the same seed gives the same set."""
     _check_arguments(n, positive_ratio, label_noise, difficulty)
-    rng = random.Random(seed)
+    n, rng = int(n), random.Random(seed)
     # at least two per class so that the set can always be split with stratification
     n_positive = min(max(round(n * positive_ratio), 2), n - 2)
     labels = [1] * n_positive + [0] * (n - n_positive)
@@ -171,11 +172,12 @@ def _check_arguments(n: int, positive_ratio: float, label_noise: float, difficul
     if difficulty not in DIFFICULTIES:
         raise DataError(f"Unknown difficulty '{difficulty}'; choose one of: "
                         f"{', '.join(DIFFICULTIES)}.")
-    if not isinstance(n, int) or n < 4:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 4:
         raise DataError(f"The number of synthetic reviews must be an integer of at least 4; "
                         f"got {n!r}.")
     if not 0 < positive_ratio < 1:
-        raise DataError(f"positive_ratio must be between 0 and 1 (exclusive); got {positive_ratio}.")
+        raise DataError(f"positive_ratio must be between 0 and 1 (exclusive); "
+                        f"got {positive_ratio}.")
     if not 0 <= label_noise < 0.5:
         raise DataError(f"label_noise must be at least 0 and below 0.5 (at 0.5 labels are "
                         f"pure chance); got {label_noise}.")

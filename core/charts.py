@@ -1,0 +1,154 @@
+"""Plotly figures for the dashboard, built from data and results (pure functions, no Streamlit).
+
+Every figure colours a strategy the same way everywhere, so "frozen" is one colour on the live
+curves, the bars and the learning curves.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from core.results import RunResult
+
+# Tableau-like colours, readable on white and for the common colour-vision deficiencies.
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")
+KNOWN_STRATEGIES = ("full", "frozen", "scratch", "tfidf", "gradual", "discriminative", "top_k", "head_then_full")
+LABEL_COLORS = ("#E45756", "#54A24B", "#4C78A8", "#F58518", "#B279A2", "#72B7B2")
+
+
+def strategy_color(strategy: str) -> str:
+    """The colour of a strategy id (stable across pages and sessions)."""
+    if strategy in KNOWN_STRATEGIES:
+        return PALETTE[KNOWN_STRATEGIES.index(strategy) % len(PALETTE)]
+    return PALETTE[sum(map(ord, strategy)) % len(PALETTE)]
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 330) -> go.Figure:
+    fig.update_layout(title=title, template="plotly_white", height=height, margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis_title=x_title, yaxis_title=y_title, legend_title_text="")
+    return fig
+
+
+# ---------------------------------------------------------------- data
+
+
+def class_balance_figure(counts_by_split: dict[str, dict[str, int]]) -> go.Figure:
+    """Grouped bars: examples per class in each split (train / validation / test)."""
+    splits = list(counts_by_split)
+    labels = list(next(iter(counts_by_split.values()), {}))
+    fig = go.Figure()
+    for i, label in enumerate(labels):
+        values = [counts_by_split[split].get(label, 0) for split in splits]
+        fig.add_bar(name=label, x=splits, y=values, text=[f"{v:,}" for v in values],
+                    marker_color=LABEL_COLORS[i % len(LABEL_COLORS)])
+    fig.update_layout(barmode="group")
+    return _layout(fig, "Examples per class", "", "examples")
+
+
+def truncated_percent(lengths: list[int], max_length: int) -> float:
+    """Share of texts, in percent, longer than `max_length` tokens (they get cut)."""
+    return 100.0 * sum(length > max_length for length in lengths) / len(lengths) if lengths else 0.0
+
+
+def token_length_figure(lengths: list[int], max_length: int) -> go.Figure:
+    """Histogram of text lengths in tokens, with the max length marked as a dashed line."""
+    fig = go.Figure(go.Histogram(x=lengths, nbinsx=40, marker_color=PALETTE[0], name="texts"))
+    cut = truncated_percent(lengths, max_length)
+    fig.add_vline(x=max_length, line_dash="dash", line_color=PALETTE[3],
+                  annotation_text=f"max length {max_length}: {cut:.1f}% cut", annotation_position="top right")
+    return _layout(fig, "Text length in tokens (training split)", "tokens per text", "texts")
+
+
+# ---------------------------------------------------------------- live training
+
+
+def loss_figure(progress) -> go.Figure:
+    """Training loss per optimizer step, one line per run (a list of core.progress.RunProgress)."""
+    fig = go.Figure()
+    for run in progress:
+        if run.losses:
+            steps, losses = zip(*run.losses)
+            fig.add_scatter(x=steps, y=losses, mode="lines", name=run.strategy,
+                            line=dict(color=strategy_color(run.strategy), width=1.5))
+    return _layout(fig, "Training loss per step", "optimizer step", "loss (cross-entropy)")
+
+
+def val_accuracy_figure(progress) -> go.Figure:
+    """Validation accuracy after each epoch, one line per run."""
+    fig = go.Figure()
+    for run in progress:
+        if run.epoch_metrics:
+            fig.add_scatter(x=[m["epoch"] for m in run.epoch_metrics], y=[m["val_accuracy"] for m in run.epoch_metrics],
+                            mode="lines+markers", name=run.strategy, line=dict(color=strategy_color(run.strategy)))
+    fig.update_xaxes(dtick=1)
+    fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, "Validation accuracy per epoch", "epoch", "validation accuracy")
+
+
+# ---------------------------------------------------------------- results
+
+
+def accuracy_figure(runs: dict[str, RunResult]) -> go.Figure:
+    """Test accuracy and macro-F1 per run, as grouped bars with their values written on."""
+    names = list(runs)
+    fig = go.Figure()
+    for metric, title, opacity in (("test_accuracy", "test accuracy", 1.0), ("macro_f1", "macro-F1", 0.55)):
+        values = [getattr(runs[name], metric) or 0.0 for name in names]
+        fig.add_bar(name=title, x=names, y=values, text=[f"{v:.3f}" for v in values], opacity=opacity,
+                    marker_color=[strategy_color(runs[name].strategy) for name in names])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=[0, 1.05])
+    return _layout(fig, "Held-out test scores (solid: accuracy, faded: macro-F1)", "", "score")
+
+
+def time_figure(runs: dict[str, RunResult]) -> go.Figure:
+    """Training and test-set prediction time per run, in seconds (horizontal bars)."""
+    names = list(runs)
+    fig = go.Figure()
+    for field, title, color in (("train_seconds", "training", PALETTE[1]), ("predict_seconds", "predicting the test set", PALETTE[0])):
+        values = [getattr(runs[name], field) for name in names]
+        fig.add_bar(name=title, y=names, x=values, orientation="h", marker_color=color,
+                    text=[f"{v:.1f} s" for v in values])
+    fig.update_layout(barmode="group")
+    return _layout(fig, "Time on this machine", "seconds", "")
+
+
+def learning_curves_figure(runs: dict[str, RunResult]) -> go.Figure:
+    """Accuracy per epoch: validation solid, training dashed, one colour per run."""
+    fig = go.Figure()
+    for name, result in runs.items():
+        epochs = [h["epoch"] for h in result.history]
+        color = strategy_color(result.strategy)
+        fig.add_scatter(x=epochs, y=[h["val_accuracy"] for h in result.history], mode="lines+markers",
+                        name=f"{name} (validation)", line=dict(color=color))
+        fig.add_scatter(x=epochs, y=[h["train_accuracy"] for h in result.history], mode="lines",
+                        name=f"{name} (training)", line=dict(color=color, dash="dash"), opacity=0.6)
+    fig.update_xaxes(dtick=1)
+    fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, "Learning curves: validation (solid) and training (dashed) accuracy", "epoch", "accuracy")
+
+
+def confusion_figure(result: RunResult, title: str | None = None) -> go.Figure:
+    """Heatmap of the test-set confusion matrix (rows: true class, columns: predicted class)."""
+    labels = [str(label) for label in result.labels]
+    matrix = result.confusion_matrix
+    fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", showscale=False,
+                               text=[[f"{v:,}" for v in row] for row in matrix], texttemplate="%{text}",
+                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title or result.strategy, "predicted class", "true class", height=300)
+
+
+def confidence_figure(rows: list[dict]) -> go.Figure:
+    """Each model's predicted label and confidence for one text: rows of model / label / confidence."""
+    labels = sorted({row["label"] for row in rows})
+    fig = go.Figure()
+    for i, label in enumerate(labels):
+        chosen = [row for row in rows if row["label"] == label]
+        fig.add_bar(name=label, y=[row["model"] for row in chosen], x=[row["confidence"] for row in chosen],
+                    orientation="h", marker_color=LABEL_COLORS[i % len(LABEL_COLORS)],
+                    text=[f"{label} {row['confidence']:.0%}" for row in chosen], textposition="inside")
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(categoryorder="array", categoryarray=[row["model"] for row in rows][::-1])
+    return _layout(fig, "Predicted label and confidence per model", "confidence", "",
+                   height=max(200, 60 + 45 * len(rows)))

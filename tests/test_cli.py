@@ -1,0 +1,84 @@
+"""The command-line contract: `python -m core compare` and `python -m core predict`."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from core.cli import main
+
+
+def compare_args(tmp_path, model_dir, strategies="full,tfidf", *extra):
+    return ["compare", "--data", "synthetic", "--synthetic-size", "240", "--n-train", "80", "--n-test", "60",
+            "--strategies", strategies, "--epochs", "1", "--max-length", "32", "--batch-size", "16",
+            "--model", model_dir, "--seed", "0", "--out", str(tmp_path / "out"), *extra]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, tiny_model_dir):
+    tmp_path = tmp_path_factory.mktemp("cli")
+    code = main(compare_args(tmp_path, tiny_model_dir, "full,tfidf,frozen"))
+    return code, tmp_path / "out"
+
+
+def test_compare_writes_results_and_figure(compared, capsys):
+    code, out = compared
+    assert code == 0
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["config"]["n_train"] == 80 and payload["config"]["n_test"] == 60
+    runs = {r["strategy"]: r for r in payload["runs"]}
+    assert set(runs) == {"full", "tfidf", "frozen"}
+    for run in runs.values():
+        assert run["status"] == "finished"
+        for key in ("test_accuracy", "macro_f1", "train_seconds", "trainable_params", "total_params",
+                    "history", "confusion_matrix", "labels", "model_dir"):
+            assert key in run, key
+        assert sum(map(sum, run["confusion_matrix"])) == 60
+        assert {"epoch", "train_loss", "val_accuracy"} <= set(run["history"][0])
+    assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_failed_run_is_recorded_and_others_finish(tmp_path, tiny_model_dir, capsys):
+    code = main(compare_args(tmp_path, tiny_model_dir, "full,tfidf", "--max-length", "4096"))
+    assert code == 0
+    runs = {r["strategy"]: r for r in json.loads((tmp_path / "out" / "results.json").read_text())["runs"]}
+    assert runs["full"]["status"] == "failed" and "4096" in runs["full"]["reason"]
+    assert runs["tfidf"]["status"] == "finished"
+    assert "failed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--strategies", "full,warp_drive"], "Unknown strategy 'warp_drive'"),
+    (["--lr", "0"], "must be above 0"),
+    (["--lr", "-0.01"], "must be above 0"),
+    (["--n-train", "100000"], "but the data has 240"),
+    (["--data", "no_such_file.csv"], "no_such_file.csv"),
+])
+def test_bad_arguments_give_one_clear_line(tmp_path, tiny_model_dir, capsys, extra, message):
+    code = main(compare_args(tmp_path, tiny_model_dir, "tfidf") + extra)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and err[-1].startswith("error: ")
+
+
+def test_predict_text_and_file(compared, tmp_path, capsys):
+    _, out = compared
+    run_dir = json.loads((out / "results.json").read_text())["runs"][0]["model_dir"]
+    assert main(["predict", "--model", run_dir, "a wonderful, moving film"]) == 0
+    label, confidence, text = capsys.readouterr().out.strip().split("\t")
+    assert label in ("negative", "positive") and 0.5 <= float(confidence) <= 1.0
+    table = tmp_path / "texts.csv"
+    table.write_text("id,review\n1,loved it\n2,hated it\n", encoding="utf-8")
+    assert main(["predict", "--model", run_dir, "--file", str(table), "--output", str(tmp_path / "p.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "p.csv", encoding="utf-8")))
+    assert [r["text"] for r in rows] == ["loved it", "hated it"]
+    assert all(r["label"] in ("negative", "positive") for r in rows)
+
+
+def test_predict_refuses_folder_without_weights(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert main(["predict", "--model", str(tmp_path / "run"), "text"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "only runs saved by this tool" in err
