@@ -21,6 +21,8 @@ class RunConfig:
     lr_finetune: float = 2e-5  # small: keep what pretraining learned
     lr_scratch: float = 5e-4  # random weights need bigger steps
     lr_head: float = 1e-2  # a lone linear head on frozen features tolerates a large rate
+    lr_head_finetune: float = 1e-3  # the new head while the encoder fine-tunes: fast, but not wild
+    lr_lora: float = 5e-4  # adapters start at zero and are few: a larger rate than full fine-tuning
     dropout: float = 0.3
     warmup_ratio: float = 0.1  # share of optimizer steps spent warming the LR up from 0
     weight_decay: float = 0.01  # never applied to biases and LayerNorm weights
@@ -43,7 +45,7 @@ class RunConfig:
 
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"Unknown strategy '{self.strategy}'; choose from {', '.join(STRATEGIES)}.")
-        for name in ("lr_finetune", "lr_scratch", "lr_head"):
+        for name in ("lr_finetune", "lr_scratch", "lr_head", "lr_head_finetune", "lr_lora"):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ConfigError(f"Learning rate {name}={value} must be above 0 and at most 1 (typical: 1e-5 to 1e-2).")

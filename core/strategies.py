@@ -12,6 +12,8 @@ from typing import Callable
 
 from torch import nn
 
+from core.errors import ConfigError
+from core.mlm import continue_pretraining
 from core.models import embedding_module, encoder_layers
 
 # How a strategy is trained: fine-tune token batches, fit a head on cached features, or TF-IDF.
@@ -30,6 +32,8 @@ class Strategy:
     pretrained: bool = True
     prepare: Callable | None = None  # (model, config) -> optimizer parameter groups
     on_epoch_start: Callable | None = None  # (model, epoch (1-based), config) -> None
+    before_fit: Callable | None = None  # (model, tokenizer, train texts, config, stop) -> None
+    finalize: Callable | None = None  # (model) -> None, after training, before saving
 
 
 def decay_groups(named_parameters, lr: float, weight_decay: float) -> list[dict]:
@@ -54,6 +58,18 @@ def _train_everything(model, config) -> list[dict]:
     return decay_groups(model.named_parameters(), config.learning_rate, config.weight_decay)
 
 
+def _fine_tune_all(model, config) -> list[dict]:
+    """Everything trains; the new, randomly initialised head at the head rate, the encoder gently.
+
+    With one small rate (2e-5) for all, a fresh linear head barely moves in a few hundred steps
+    and the run looks like pretraining does not help; a larger head rate fixes that.
+    """
+    set_trainable(model, True)
+    body = [(n, p) for n, p in model.named_parameters() if not n.startswith("head.")]
+    return (decay_groups(model.head.named_parameters(), config.lr_head_finetune, config.weight_decay)
+            + decay_groups(body, config.learning_rate, config.weight_decay))
+
+
 def _train_head_only(model, config) -> list[dict]:
     set_trainable(model, False)
     set_trainable(model.head, True)
@@ -68,11 +84,12 @@ def _top_k_layers(model, config) -> list[dict]:
     """Head plus the top `config.top_k` transformer blocks train; the rest stays frozen."""
     set_trainable(model, False)
     layers = encoder_layers(model.encoder)
-    trainable = [model.head, *layers[-config.top_k:]]
-    for module in trainable:
+    for module in layers[-config.top_k:]:
         set_trainable(module, True)
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    return decay_groups(named, config.learning_rate, config.weight_decay)
+    body = [(n, p) for n, p in model.encoder.named_parameters() if p.requires_grad]
+    set_trainable(model.head, True)
+    return (decay_groups(model.head.named_parameters(), config.lr_head_finetune, config.weight_decay)
+            + decay_groups(body, config.learning_rate, config.weight_decay))
 
 
 def layer_groups(model) -> list[nn.Module]:
@@ -92,7 +109,7 @@ def _discriminative(model, config) -> list[dict]:
 
 def _gradual_prepare(model, config) -> list[dict]:
     """All groups go to the optimizer; `gradual_unfreeze` decides which have gradients each epoch."""
-    groups = _train_everything(model, config)
+    groups = _fine_tune_all(model, config)
     gradual_unfreeze(model, 1, config)
     return groups
 
@@ -119,14 +136,37 @@ def _head_then_full_epoch(model, epoch: int, config) -> None:
 
 
 def _head_then_full_prepare(model, config) -> list[dict]:
-    groups = _train_everything(model, config)
+    groups = _fine_tune_all(model, config)
     _head_then_full_epoch(model, 1, config)
     return groups
 
 
+def _lora_prepare(model, config) -> list[dict]:
+    """Freeze the encoder, add low-rank adapters to the target projections; adapters + head train."""
+    from peft import LoraConfig, get_peft_model
+
+    set_trainable(model, False)
+    targets = [t.strip() for t in config.lora_targets.split(",") if t.strip()]
+    adapters = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.1,
+                          target_modules=targets, bias="none")
+    try:
+        model.encoder = get_peft_model(model.encoder, adapters)
+    except ValueError as exc:
+        raise ConfigError(f"LoRA target modules {targets} do not match this encoder's layers: {exc}") from None
+    set_trainable(model.head, True)
+    adapter_params = [(n, p) for n, p in model.encoder.named_parameters() if p.requires_grad]
+    return (decay_groups(model.head.named_parameters(), config.lr_head_finetune, config.weight_decay)
+            + decay_groups(adapter_params, config.learning_rate, config.weight_decay))
+
+
+def _lora_merge(model) -> None:
+    """Fold the adapters into the encoder weights so the saved model is a plain encoder."""
+    model.encoder = model.encoder.merge_and_unload()
+
+
 _ENTRIES = [
     Strategy("full", "Full fine-tuning", "Every weight of the pretrained encoder and the head trains (small LR).",
-             "encoder", "lr_finetune", prepare=_train_everything),
+             "encoder", "lr_finetune", prepare=_fine_tune_all),
     Strategy("frozen", "Frozen encoder (last layer only)",
              "The pretrained encoder is frozen; its features are computed once and only a linear head trains.",
              "features", "lr_head", prepare=_train_head_only),
@@ -142,6 +182,11 @@ _ENTRIES = [
              "encoder", "lr_finetune", prepare=_discriminative),
     Strategy("top_k", "Partial freezing (top k layers)", "Only the top k encoder layers and the head train.",
              "encoder", "lr_finetune", prepare=_top_k_layers),
+    Strategy("lora", "LoRA adapters", "Low-rank adapters on the attention projections and the head train; the encoder stays frozen.",
+             "encoder", "lr_lora", prepare=_lora_prepare, finalize=_lora_merge),
+    Strategy("domain_adapt", "Continued pre-training, then full",
+             "Masked-word training on the task's own training texts first, then full fine-tuning.",
+             "encoder", "lr_finetune", prepare=_fine_tune_all, before_fit=continue_pretraining),
     Strategy("head_then_full", "Head first, then everything",
              "Epoch 1 trains the head on a frozen encoder, later epochs fine-tune everything.",
              "encoder", "lr_finetune", prepare=_head_then_full_prepare, on_epoch_start=_head_then_full_epoch),
@@ -152,8 +197,6 @@ DEFAULT_STRATEGIES = ("full", "frozen", "scratch", "tfidf")
 
 def get_strategy(strategy_id: str) -> Strategy:
     """Registry lookup with a clear error."""
-    from core.errors import ConfigError
-
     if strategy_id not in STRATEGIES:
         raise ConfigError(f"Unknown strategy '{strategy_id}'; choose from {', '.join(STRATEGIES)}.")
     return STRATEGIES[strategy_id]

@@ -234,8 +234,12 @@ def _train_encoder(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predi
             model, _token_batch_source(val_ids, val_labels, EVAL_BATCH_SIZE, pad, device, shuffle=False)),
         on_epoch_start=(lambda epoch: strategy.on_epoch_start(model, epoch, config)) if strategy.on_epoch_start else None,
     )
+    if strategy.before_fit is not None:
+        strategy.before_fit(model, tokenizer, splits.train.texts, config, stop)
     history, best_epoch, trained = fit(plan, config, emit, stop, device)
     trainable = sum(p.numel() for p in model.parameters() if id(p) in trained)
+    if strategy.finalize is not None:
+        strategy.finalize(model)
     _, total = count_parameters(model)
     return EncoderPredictor(model, tokenizer, config.max_length, splits.label_names, device), history, best_epoch, trainable, total
 

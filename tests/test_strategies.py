@@ -37,7 +37,7 @@ def test_full_and_scratch_train_everything(model):
 
 def test_weight_decay_skips_bias_and_layernorm(model):
     groups, _ = prepare(model, "full")
-    no_decay = [g for g in groups if g["weight_decay"] == 0.0][0]["params"]
+    no_decay = [p for g in groups if g["weight_decay"] == 0.0 for p in g["params"]]
     named = {id(p): n for n, p in model.named_parameters()}
     assert all(n.endswith("bias") or "LayerNorm" in n for n in (named[id(p)] for p in no_decay))
     assert any("LayerNorm" in named[id(p)] for p in no_decay)
@@ -90,3 +90,65 @@ def test_gradual_counts_only_parameters_that_trained(tiny_model_dir, tiny_splits
     two = train(RunConfig(strategy="gradual", model=tiny_model_dir, epochs=2, max_length=32), tiny_splits).result
     full = train(RunConfig(strategy="full", model=tiny_model_dir, epochs=1, max_length=32), tiny_splits).result
     assert two.trainable_params < full.trainable_params
+
+
+def test_lora_trains_adapters_and_head_then_merges(tiny_model_dir, tiny_splits, tmp_path):
+    import numpy as np
+
+    from core.predict import load_predictor
+    from core.store import save_run
+
+    config = RunConfig(strategy="lora", model=tiny_model_dir, epochs=1, max_length=32, lora_r=4)
+    outcome = train(config, tiny_splits)
+    result = outcome.result
+    assert result.status == "finished", result.reason
+    # 2 layers x (query, value) x (A: r x 32 + B: 32 x r) + head (32 x 2 + 2)
+    assert result.trainable_params == 2 * 2 * (4 * 32 + 32 * 4) + 66
+    assert result.trainable_params < result.total_params / 10
+    assert not any("lora" in n for n, _ in outcome.predictor.model.named_parameters())  # merged
+    save_run(tmp_path / "run", result, outcome.predictor)
+    texts = list(tiny_splits.test.texts)
+    np.testing.assert_allclose(outcome.predictor.predict_proba(texts),
+                               load_predictor(tmp_path / "run").predict_proba(texts), atol=1e-5)
+
+
+def test_lora_with_wrong_targets_fails_clearly(tiny_model_dir, tiny_splits):
+    config = RunConfig(strategy="lora", model=tiny_model_dir, epochs=1, max_length=32, lora_targets="q_proj")
+    result = train(config, tiny_splits).result
+    assert result.status == "failed" and "LoRA target modules" in result.reason
+
+
+def test_domain_adapt_changes_encoder_before_fine_tuning(tiny_model_dir, tiny_splits, model):
+    import torch
+
+    from core.mlm import continue_pretraining
+
+    before = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
+    config = RunConfig(strategy="domain_adapt", model=tiny_model_dir, mlm_steps=3, max_length=32, batch_size=8)
+    assert continue_pretraining(model, model_tokenizer(tiny_model_dir), tiny_splits.train.texts, config) == 3
+    changed = [n for n, p in model.encoder.named_parameters() if not torch.equal(before[n], p)]
+    assert any("layer.0" in n for n in changed) and any("word_embeddings" in n for n in changed)
+    result = train(config.replace(epochs=1), tiny_splits).result
+    assert result.status == "finished", result.reason
+
+
+def test_mask_tokens_masks_only_real_tokens():
+    import torch
+
+    from core.mlm import mask_tokens
+    from core.models import load_tokenizer
+
+    tokenizer = load_tokenizer()
+    ids = torch.tensor([tokenizer("a fine film indeed, truly a fine film")["input_ids"]] * 50)
+    mask = torch.ones_like(ids)
+    masked, labels = mask_tokens(ids, mask, tokenizer, torch.Generator().manual_seed(0))
+    chosen = labels != -100
+    assert 0.05 < chosen.float().mean() < 0.3
+    assert not chosen[:, 0].any() and not chosen[:, -1].any()  # [CLS] and [SEP] never predicted
+    assert (masked[chosen] == tokenizer.mask_token_id).float().mean() > 0.6
+
+
+def model_tokenizer(model_dir):
+    from core.models import load_tokenizer
+
+    return load_tokenizer(model_dir)
