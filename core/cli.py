@@ -50,6 +50,12 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-noise", type=float, default=0.0, help="synthetic data: share of flipped labels")
 
 
+def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
+    for flag, (field, kind, help_text) in HYPERPARAMETERS.items():
+        parser.add_argument(flag, dest=field, type=kind, default=getattr(DEFAULTS, field),
+                            help=f"{help_text} (default: {getattr(DEFAULTS, field)})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m core", description="Transfer Learning Lab command line.")
@@ -59,9 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated strategy ids")
     compare.add_argument("--out", default="results", help="folder for results.json and comparison.png")
     compare.add_argument("--runs-dir", default=None, help="where runs are saved (default: OUT/runs)")
-    for flag, (field, kind, help_text) in HYPERPARAMETERS.items():
-        compare.add_argument(flag, dest=field, type=kind, default=getattr(DEFAULTS, field),
-                             help=f"{help_text} (default: {getattr(DEFAULTS, field)})")
+    _add_hyperparameters(compare)
+    sweep = sub.add_parser("sweep", help="accuracy vs training size: strategies x sizes x seeds")
+    _add_data_arguments(sweep)
+    sweep.add_argument("--sizes", default="100,300,1000", help="comma-separated training sizes")
+    sweep.add_argument("--seeds", type=int, default=3, help="repetitions per size (different samples)")
+    sweep.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated strategy ids")
+    sweep.add_argument("--out", default="sweep", help="folder for sweep.json and sweep.png")
+    _add_hyperparameters(sweep)
     predict = sub.add_parser("predict", help="predict with a saved run")
     predict.add_argument("--model", required=True, help="a run folder written by `compare`")
     predict.add_argument("texts", nargs="*", help="texts to classify")
@@ -110,17 +121,11 @@ def format_table(results) -> str:
 def cmd_compare(args) -> int:
     """Load data, split, train every strategy, write results.json and comparison.png."""
     from core.compare import run_queue, write_results
-    from core.data import load_source, make_splits
+    from core.data import make_splits
     from core.figure import save_comparison_png
 
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    for strategy in strategies:
-        get_strategy(strategy)
-    overrides = {field: getattr(args, field) for field, *_ in HYPERPARAMETERS.values()}
-    configs = [RunConfig(strategy=s, **overrides) for s in strategies]
-    data = load_source(args.data, n_synthetic=args.synthetic_size, difficulty=args.difficulty,
-                       label_noise=args.label_noise, seed=args.seed,
-                       text_column=args.text_column, label_column=args.label_column)
+    strategies, base, data = _strategies_and_data(args)
+    configs = [base.replace(strategy=s) for s in strategies]
     splits = make_splits(data, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed)
     data_info = {"data": args.data, "n_train": len(splits.train), "n_val": len(splits.val),
                  "n_test": len(splits.test), "labels": list(splits.label_names), "dropped": data.dropped}
@@ -135,6 +140,57 @@ def cmd_compare(args) -> int:
     print(format_table(results))
     print(f"\nwrote {path} and {out / 'comparison.png'}")
     return 0 if any(r.ok for r in results) else 1
+
+
+def _strategies_and_data(args):
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    for strategy in strategies:
+        get_strategy(strategy)
+    overrides = {field: getattr(args, field) for field, *_ in HYPERPARAMETERS.values()}
+    base = RunConfig(strategy=strategies[0] if strategies else "full", **overrides)
+    from core.data import load_source
+
+    data = load_source(args.data, n_synthetic=args.synthetic_size, difficulty=args.difficulty,
+                       label_noise=args.label_noise, seed=args.seed,
+                       text_column=args.text_column, label_column=args.label_column)
+    return strategies, base, data
+
+
+def cmd_sweep(args) -> int:
+    """Strategies x training sizes x seeds on one held-out test; writes sweep.json and sweep.png."""
+    import json
+
+    from core.figure import save_sweep_png
+    from core.sweep import run_sweep, summarize, winners
+
+    strategies, base, data = _strategies_and_data(args)
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise LabError(f"--sizes must be whole numbers separated by commas, got '{args.sizes}'.") from None
+    total = len(sizes) * args.seeds * len(strategies)
+    done = []
+
+    def report(record):
+        done.append(record)
+        accuracy = f"{record.test_accuracy:.3f}" if record.test_accuracy is not None else record.status
+        print(f"[{len(done)}/{total}] {record.strategy:<14} n={record.n_train:<6} seed={record.seed} "
+              f"accuracy={accuracy} ({record.train_seconds:.1f} s)", file=sys.stderr)
+
+    records = run_sweep(data, base, strategies, sizes, args.seeds, n_test=args.n_test, n_val=args.n_val,
+                        on_record=report)
+    summary = summarize(records)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"config": {"data": args.data, "sizes": sizes, "seeds": args.seeds, "strategies": strategies,
+                          "n_test": args.n_test, **base.to_dict()},
+               "records": [r.__dict__ for r in records], "summary": summary, "winners": winners(summary)}
+    (out / "sweep.json").write_text(json.dumps(payload, indent=2))
+    save_sweep_png(summary, out / "sweep.png")
+    for row in summary:
+        print(f"{row['strategy']:<14} n={row['n_train']:<6} {row['mean_accuracy']:.3f} +- {row['std_accuracy']:.3f}")
+    print(f"\nwrote {out / 'sweep.json'} and {out / 'sweep.png'}")
+    return 0
 
 
 def cmd_predict(args) -> int:
@@ -165,7 +221,7 @@ def main(argv=None) -> int:
     """Entry point; a LabError prints one line and exits with status 2."""
     args = build_parser().parse_args(argv)
     try:
-        return {"compare": cmd_compare, "predict": cmd_predict}[args.command](args)
+        return {"compare": cmd_compare, "sweep": cmd_sweep, "predict": cmd_predict}[args.command](args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -83,3 +83,31 @@ def save_comparison_png(results: list[RunResult], path: Path, dpi: int = 300) ->
     """Write the comparison figure to `path`."""
     Path(path).write_bytes(comparison_png(results, dpi))
     return Path(path)
+
+
+def sweep_figure(summary: list[dict]):
+    """Mean test accuracy against training size (log axis), a +-1 std band per strategy."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for strategy in dict.fromkeys(row["strategy"] for row in summary):
+        rows = sorted((r for r in summary if r["strategy"] == strategy), key=lambda r: r["n_train"])
+        sizes = [r["n_train"] for r in rows]
+        mean = np.array([r["mean_accuracy"] for r in rows])
+        std = np.array([r["std_accuracy"] for r in rows])
+        line, = ax.plot(sizes, mean, "-o", label=strategy)
+        ax.fill_between(sizes, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xlabel("training examples (log scale)")
+    ax.set_ylabel("held-out test accuracy")
+    ax.set_title("Accuracy vs training size (mean, band = +-1 std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def save_sweep_png(summary: list[dict], path: Path, dpi: int = 200) -> Path:
+    """Write the sweep figure to `path`."""
+    fig = sweep_figure(summary)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return Path(path)

@@ -82,3 +82,28 @@ def test_predict_refuses_folder_without_weights(tmp_path, capsys):
     assert main(["predict", "--model", str(tmp_path / "run"), "text"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "only runs saved by this tool" in err
+
+
+def test_sweep_writes_records_summary_and_plot(tmp_path, tiny_model_dir):
+    args = ["sweep", "--data", "synthetic", "--synthetic-size", "300", "--sizes", "20,60", "--seeds", "2",
+            "--strategies", "tfidf,frozen", "--n-test", "60", "--epochs", "1", "--max-length", "32",
+            "--model", tiny_model_dir, "--out", str(tmp_path / "sweep")]
+    assert main(args) == 0
+    payload = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert len(payload["records"]) == 2 * 2 * 2
+    assert {(r["strategy"], r["n_train"]) for r in payload["summary"]} == {
+        ("tfidf", 20), ("tfidf", 60), ("frozen", 20), ("frozen", 60)}
+    assert all(r["runs"] == 2 for r in payload["summary"])
+    assert set(payload["winners"]) == {"20", "60"}
+    assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 1000
+
+
+def test_sweep_uses_one_test_set_and_nested_sizes():
+    from core.data import LabeledTexts
+    from core.sweep import stratified_subset
+
+    data = LabeledTexts(tuple(f"t{i}" for i in range(100)), tuple([0] * 70 + [1] * 30), ("a", "b"))
+    part = stratified_subset(data, 20, seed=1)
+    assert len(part) == 20 and part.class_counts() == {"a": 14, "b": 6}
+    assert stratified_subset(data, 20, seed=1).texts == part.texts
+    assert stratified_subset(data, 20, seed=2).texts != part.texts
