@@ -92,13 +92,12 @@ def accuracy_figure(runs: dict[str, RunResult]) -> go.Figure:
     """Test accuracy and macro-F1 per run, as grouped bars with their values written on."""
     names = list(runs)
     fig = go.Figure()
-    for metric, title, opacity in (("test_accuracy", "test accuracy", 1.0), ("macro_f1", "macro-F1", 0.55)):
+    for metric, title, color in (("test_accuracy", "test accuracy", PALETTE[0]), ("macro_f1", "macro-F1", "#9ECAE9")):
         values = [getattr(runs[name], metric) or 0.0 for name in names]
-        fig.add_bar(name=title, x=names, y=values, text=[f"{v:.3f}" for v in values], opacity=opacity,
-                    marker_color=[strategy_color(runs[name].strategy) for name in names])
+        fig.add_bar(name=title, x=names, y=values, text=[f"{v:.3f}" for v in values], marker_color=color)
     fig.update_layout(barmode="group")
     fig.update_yaxes(range=[0, 1.05])
-    return _layout(fig, "Held-out test scores (solid: accuracy, faded: macro-F1)", "", "score")
+    return _layout(fig, "Held-out test scores", "", "score")
 
 
 def time_figure(runs: dict[str, RunResult]) -> go.Figure:

@@ -153,3 +153,27 @@ def test_early_stopping_restores_best_epoch(tiny_model_dir, tiny_splits):
     best = max(h["val_accuracy"] for h in result.history)
     assert result.history[result.best_epoch - 1]["val_accuracy"] == best
     assert len(result.history) <= 6
+
+
+def test_three_class_task_end_to_end(tiny_model_dir, tmp_path):
+    from core.cli import main
+    from core.data import load_file
+
+    rows = ["text,label"]
+    words = {"negative": "awful dull boring", "neutral": "okay average fine", "positive": "great superb lovely"}
+    for i in range(30):
+        for label, text in words.items():
+            rows.append(f'"{text.split()[i % 3]} film number {i}",{label}')
+    path = tmp_path / "three.csv"
+    path.write_text("\n".join(rows), encoding="utf-8")
+    assert load_file(path).label_names == ("negative", "neutral", "positive")
+    out = tmp_path / "out"
+    assert main(["compare", "--data", str(path), "--n-train", "45", "--n-test", "21", "--strategies", "full,tfidf",
+                 "--epochs", "2", "--model", tiny_model_dir, "--max-length", "16", "--out", str(out)]) == 0
+    import json
+
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    for run in runs:
+        assert run["status"] == "finished"
+        assert len(run["confusion_matrix"]) == 3 and len(run["per_class"]) == 3
+        assert sum(map(sum, run["confusion_matrix"])) == 21

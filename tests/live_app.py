@@ -1,0 +1,122 @@
+"""Drive the real dashboard in a real browser: a `streamlit run` subprocess and headless Chromium
+(Playwright). Shared by the browser test and docs/screenshots.py.
+
+Playwright cannot download browsers here, so it drives the system's Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+NAV = '[data-testid="stSidebarNav"] a'
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(runs_dir: Path, log_path: Path) -> Iterator[str]:
+    """`streamlit run app.py` on a free port, saving runs in `runs_dir`; yields the app's URL."""
+    port = free_port()
+    env = {**os.environ, "TL_LAB_RUNS": str(runs_dir), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_healthy(f"http://127.0.0.1:{port}/_stcore/health", server)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@contextmanager
+def browser_page(width: int = 1400, height: int = 900):
+    """A Playwright page in headless system Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
+def go_to(page, title: str, wait_for: str, timeout: float = 60_000) -> None:
+    """Open a page through the sidebar menu (a URL change would start a new session) and wait for a text."""
+    page.locator(NAV, has_text=title).click()
+    page.get_by_text(wait_for).first.wait_for(timeout=timeout)
+
+
+def settle(page, timeout: float = 60_000) -> None:
+    """Wait until Streamlit has no script run in progress."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout)
+
+
+def set_number(page, label: str, value: int) -> None:
+    """Type into a number input and commit it (Streamlit reads it on Enter)."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    settle(page)
+
+
+def choose_synthetic_data(page, n_reviews: int = 300) -> None:
+    """Data page: synthetic reviews of the given size, used for training."""
+    go_to(page, "Data", "Labelled texts")
+    page.get_by_text("Synthetic reviews: generated").click()
+    settle(page)
+    set_number(page, "Number of reviews", n_reviews)
+    page.get_by_text(f"{n_reviews:,} labelled texts").wait_for()
+    page.get_by_role("button", name="Use this data for training").click()
+    page.get_by_text("In use for training").wait_for()
+
+
+def start_training(page, strategies: set[str], epochs: int) -> None:
+    """Train page: keep only `strategies` (titles as shown), set the epochs, start."""
+    go_to(page, "Train", "Strategies to compare")
+    for title in ("Full fine-tuning", "Frozen encoder (last layer only)", "From scratch", "TF-IDF + logistic regression"):
+        if title not in strategies:
+            page.get_by_role("button", name=f"Remove {title}").click()
+            settle(page)
+    set_number(page, "Epochs", epochs)
+    start = page.get_by_role("button", name="Start training")
+    start.wait_for()
+    settle(page, timeout=120_000)  # the first estimate times a few training steps
+    start.click()

@@ -1,0 +1,289 @@
+"""Every dashboard page through Streamlit's AppTest: what the user sees, from an empty session to
+results. Training is real but tiny (TF-IDF on toy sentences) or patched where it would be slow."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import store
+from core.config import RunConfig
+from core.data import Splits
+from core.results import RunResult
+from core.training import TrainOutcome, train
+from ui.state import Dataset
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ("pages/data.py", "pages/train.py", "pages/results.py", "pages/playground.py", "pages/guide.py")
+ESTIMATE_SECONDS = 42.0
+
+
+@pytest.fixture(autouse=True)
+def isolated_runs(tmp_path, monkeypatch):
+    """Runs go to a temporary folder; the time estimate is a constant instead of timing the CPU."""
+    monkeypatch.setattr(store, "DEFAULT_RUNS_ROOT", tmp_path / "runs")
+    monkeypatch.setattr("core.estimate.estimate_queue_seconds", lambda configs, splits: [ESTIMATE_SECONDS] * len(configs))
+    return tmp_path / "runs"
+
+
+def open_page(page: str | None = None, **state) -> AppTest:
+    """Run the app (optionally with session state seeded) and switch to `page`."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def dataset(splits: Splits, description="Toy reviews · 40 train / 16 validation / 16 test") -> Dataset:
+    return Dataset(splits, {"data": "toy", "description": description, "n_train": len(splits.train),
+                            "n_val": len(splits.val), "n_test": len(splits.test), "labels": list(splits.label_names)})
+
+
+def sidebar_script():
+    from ui.sidebar import render_sidebar
+
+    render_sidebar()
+
+
+def sidebar_of(at: AppTest) -> list[str]:
+    """The sidebar's captions for `at`'s session state.
+
+    AppTest keeps what the frame (app.py) draws before `page.run()` only on the first run, so the
+    shared sidebar is checked on its own, with the same session state.
+    """
+    sidebar = AppTest.from_function(sidebar_script, default_timeout=30)
+    for key in ("dataset", "job"):
+        if key in at.session_state:
+            sidebar.session_state[key] = at.session_state[key]
+    sidebar.run()
+    return texts_of(sidebar.sidebar.caption)
+
+
+def texts_of(elements) -> list[str]:
+    return [element.value for element in elements]
+
+
+def train_from_page(at: AppTest, strategies: list[str], model: str | None = None) -> None:
+    """Pick strategies on the Train page, start, wait for the job, and redraw."""
+    at.multiselect(key="train_strategies").set_value(strategies)
+    if model:
+        at.text_input(key="hp_model").set_value(model)
+    at.run()
+    at.button(key="start_training").click().run()
+    at.session_state["job"].join(60)
+    at.run()
+    assert not at.exception, at.exception
+
+
+def fake_run(folder: Path, strategy: str, accuracy: float, train_seconds: float, data="Toy reviews") -> Path:
+    """A finished run saved on disk without training (the Results and Guide pages only read it)."""
+    result = RunResult(strategy=strategy, test_accuracy=accuracy, macro_f1=accuracy - 0.01, labels=["negative", "positive"],
+                       per_class=[{"label": "negative", "precision": 0.8, "recall": 0.9, "f1": 0.85, "support": 50},
+                                  {"label": "positive", "precision": 0.9, "recall": 0.7, "f1": 0.79, "support": 50}],
+                       confusion_matrix=[[45, 5], [15, 35]], train_seconds=train_seconds, predict_seconds=0.25,
+                       history=[{"epoch": 1, "train_loss": 0.6, "train_accuracy": 0.7, "val_loss": 0.65,
+                                 "val_accuracy": 0.68, "seconds": 1.0}],
+                       trainable_params=770, total_params=22_713_986)
+    return store.save_run(folder, result, data_info={"description": data, "n_train": 40})
+
+
+# ---------------------------------------------------------------- empty session
+
+
+def test_home_explains_the_strategies_and_where_to_start():
+    at = open_page()
+    text = " ".join(texts_of(at.markdown))
+    for strategy in ("Full fine-tuning", "Frozen encoder (last layer only)", "From scratch", "TF-IDF"):
+        assert strategy in text
+    assert any(link.value.startswith("1. Data") for link in at.get("page_link"))
+    assert "None chosen yet." in texts_of(at.sidebar.caption)
+    assert "No training started in this session." in texts_of(at.sidebar.caption)
+
+
+@pytest.mark.parametrize("page, guidance", [
+    ("pages/train.py", "Choose data on the Data page first"),
+    ("pages/results.py", "No finished runs yet"),
+    ("pages/playground.py", "No trained model yet"),
+    ("pages/guide.py", "rules of thumb"),
+])
+def test_pages_opened_with_an_empty_session_say_what_to_do_first(page, guidance):
+    at = open_page(page)
+    assert any(guidance in info for info in texts_of(at.info))
+    assert not at.error
+    assert at.get("page_link"), "the guidance links to the page to visit first"
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_data_page_defaults_to_rotten_tomatoes_1000_train_1000_test_and_uses_it():
+    at = open_page("pages/data.py")
+    assert at.radio(key="data_source").value == "rotten_tomatoes"
+    assert at.number_input(key="data_n_train_rotten_tomatoes").value == 1000
+    assert at.number_input(key="data_n_test_rotten_tomatoes").value == 1000
+    assert any("of training texts are longer than 128 tokens" in c for c in texts_of(at.caption))
+    at.button(key="use_data").click().run()
+    expected = "Rotten Tomatoes · 1,000 train / 200 validation / 1,000 test"
+    assert texts_of(at.success) == [f"In use for training: {expected}."]
+    assert expected in sidebar_of(at)
+    assert len(at.session_state["dataset"].splits.train) == 1000
+
+
+def test_upload_without_a_label_column_shows_the_data_error_in_place():
+    at = open_page("pages/data.py")
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_data_file").upload("reviews.csv", b"review\ngreat film\nawful film\n", "text/csv")
+    at.run()
+    assert texts_of(at.error) == ["The data needs a text column and a label column; it has only: review."]
+    assert not at.exception
+
+
+def test_upload_maps_detected_columns_and_explains_a_bad_label_choice():
+    rows = "".join(f"{'great' if i % 2 else 'awful'} film number {i},{'pos' if i % 2 else 'neg'},x\n" for i in range(40))
+    at = open_page("pages/data.py")
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_data_file").upload("mine.csv", f"comment,verdict,site\n{rows}".encode(), "text/csv")
+    at.run()
+    assert (at.selectbox(key="data_text_column").value, at.selectbox(key="data_label_column").value) == ("comment", "verdict")
+    assert not at.error
+    at.selectbox(key="data_label_column").set_value("site").run()
+    assert "only one class" in at.error[0].value
+
+
+# ---------------------------------------------------------------- train
+
+
+def test_train_page_shows_defaults_strategies_and_the_time_estimate(tiny_splits):
+    at = open_page("pages/train.py", dataset=dataset(tiny_splits))
+    assert at.multiselect(key="train_strategies").value == ["full", "frozen", "scratch", "tfidf"]
+    assert at.number_input(key="hp_epochs").value == RunConfig().epochs
+    assert at.number_input(key="hp_lr_finetune").value == RunConfig().lr_finetune
+    assert "Frozen encoder (last layer only)" in at.markdown[0].value  # every strategy explained
+    assert any("Estimated time: about 2 min 48 s" in m for m in texts_of(at.markdown))  # 4 runs x 42 s
+
+
+def test_invalid_hyperparameter_is_explained_and_blocks_the_start(tiny_splits):
+    at = open_page("pages/train.py", dataset=dataset(tiny_splits))
+    at.number_input(key="hp_lr_finetune").set_value(5.0).run()
+    assert "lr_finetune=5.0 must be above 0 and at most 1" in at.error[0].value
+    assert at.button(key="start_training").disabled
+    assert not at.exception
+
+
+def test_a_failed_run_shows_its_reason_while_the_next_one_finishes(tiny_splits):
+    at = open_page("pages/train.py", dataset=dataset(tiny_splits))
+    train_from_page(at, ["frozen", "tfidf"], model="no-such-model")
+    errors = texts_of(at.error)
+    assert len(errors) == 1 and "**frozen** failed" in errors[0] and "no-such-model" in errors[0]
+    assert any(m.startswith("**tfidf**: finished, test accuracy") for m in texts_of(at.markdown))
+    at.switch_page("pages/results.py").run()
+    assert "no-such-model" in at.error[0].value
+    assert list(at.dataframe[0].value["Run"]) == ["tfidf"]
+
+
+def test_running_job_survives_a_page_switch_and_can_be_cancelled(tiny_splits, monkeypatch):
+    started = threading.Event()
+
+    def slow_train(config, splits, on_event=None, stop=None):  # waits for Cancel like a long run
+        started.set()
+        stop.wait(30)
+        return TrainOutcome(RunResult(config.strategy, status="cancelled", reason="Cancelled by the user."))
+
+    monkeypatch.setattr("core.compare.train", slow_train)
+    at = open_page("pages/train.py", dataset=dataset(tiny_splits))
+    at.multiselect(key="train_strategies").set_value(["full", "tfidf"]).run()
+    at.button(key="start_training").click().run()
+    assert started.wait(10)
+    at.switch_page("pages/results.py").run()
+    assert any("Training is running" in info for info in texts_of(at.info))
+    assert any("Run 1 of 2: **full**" in c for c in sidebar_of(at))
+    at.switch_page("pages/train.py").run()
+    assert at.get("progress")[-1].proto.text.startswith("Run 1 of 2: full")
+    assert at.button(key="start_training").disabled
+    at.button(key="cancel_training").click().run()
+    at.session_state["job"].join(10)
+    at.run()
+    assert at.session_state["job"].status == "cancelled"
+    assert "**full**: cancelled" in texts_of(at.markdown) and "**tfidf**: cancelled" in texts_of(at.markdown)
+
+
+def test_two_sessions_training_at_once_see_only_their_own_runs(tiny_splits):
+    first = open_page("pages/train.py", dataset=dataset(tiny_splits, "Data of session one"))
+    second = open_page("pages/train.py", dataset=dataset(tiny_splits, "Data of session two"))
+    train_from_page(first, ["tfidf"])
+    train_from_page(second, ["tfidf"])
+    for at, own, other in ((first, "one", "two"), (second, "two", "one")):
+        at.switch_page("pages/results.py").run()
+        assert any(f"Data: Data of session {own}." in c for c in texts_of(at.caption))
+        assert len(at.dataframe[0].value) == 1
+        picker = at.multiselect(key="saved_runs_picked")
+        assert picker.value == [] and len(picker.options) == 1  # the other session's run, not picked
+        assert f"session {other}" in picker.options[0]
+
+
+# ---------------------------------------------------------------- results, playground, guide
+
+
+def test_results_page_compares_saved_runs_with_charts_and_downloads(isolated_runs):
+    session = isolated_runs / "s1"
+    fake_run(session / "20250101-000001-full-aaaaaa", "full", 0.812, 65.0)
+    fake_run(session / "20250101-000002-frozen-bbbbbb", "frozen", 0.734, 18.0)
+    at = open_page("pages/results.py", session_id="s1")
+    table = at.dataframe[0].value
+    assert list(table["Run"]) == ["full", "frozen"]
+    assert list(table["Test accuracy"]) == [0.812, 0.734]
+    assert list(table["Trainable params"]) == [770, 770]
+    assert table["% trainable"][0] == pytest.approx(100 * 770 / 22_713_986)
+    assert "Data: Toy reviews. Scores are on the held-out test split." in texts_of(at.caption)
+    assert len(at.get("plotly_chart")) == 3 + 2  # accuracy, time, learning curves + a confusion matrix per run
+    per_class = at.dataframe[1].value
+    assert list(per_class["Class"]) == ["negative", "positive"] * 2
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert labels == ["Results table (CSV)", "Full results (JSON)", "Comparison figure (PNG, 300 DPI)"]
+
+
+def test_saved_runs_from_an_earlier_session_can_be_picked(isolated_runs):
+    folder = fake_run(isolated_runs / "old-session" / "20240101-000001-tfidf-cccccc", "tfidf", 0.689, 1.2,
+                      data="Rotten Tomatoes")
+    at = open_page("pages/results.py")
+    assert any("No finished runs yet" in info for info in texts_of(at.info))
+    picker = at.multiselect(key="saved_runs_picked")
+    assert picker.options == ["tfidf · accuracy 0.689 · Rotten Tomatoes · 2024-01-01 00:00 UTC"]
+    picker.set_value([str(folder)]).run()
+    assert list(at.dataframe[0].value["Run"]) == ["tfidf (saved 2024-01-01 00:00)"]
+
+
+def test_playground_shows_every_model_and_labels_an_uploaded_file(isolated_runs, tiny_splits):
+    outcome = train(RunConfig(strategy="tfidf"), tiny_splits)
+    store.save_run(isolated_runs / "s2" / "20250101-000001-tfidf-dddddd", outcome.result, outcome.predictor)
+    at = open_page("pages/playground.py", session_id="s2")
+    assert at.text_area(key="play_text").value == "not bad at all, actually quite good"
+    predictions = at.dataframe[0].value
+    assert list(predictions["model"]) == ["tfidf"] and predictions["label"][0] in ("negative", "positive")
+    at.button(key="example_Sarcasm").click().run()
+    assert at.text_area(key="play_text").value.startswith("Oh great, another two hours")
+    at.file_uploader(key="upload_play_file").upload("texts.csv", b"text\na wonderful film\na dull film\n", "text/csv")
+    at.run()
+    at.button(key="label_file").click().run()
+    labelled = at.dataframe[1].value
+    assert list(labelled.columns) == ["text", "tfidf: label", "tfidf: confidence"]
+    assert list(labelled["tfidf: label"]) == ["positive", "negative"]
+    assert at.get("download_button")[0].proto.label == "Download predictions (CSV)"
+
+
+def test_guide_puts_the_users_measurements_next_to_the_advice(isolated_runs, tiny_splits):
+    fake_run(isolated_runs / "s3" / "20250101-000001-frozen-eeeeee", "frozen", 0.734, 18.0)
+    at = open_page("pages/guide.py", session_id="s3", dataset=dataset(tiny_splits))
+    assert "start with **Frozen encoder (last layer only)**" in at.success[0].value  # 20 texts: small data
+    table = at.table[0].value
+    small_data = table[table["Use"] == "Frozen encoder (last layer only)"]["On your data"]
+    assert set(small_data) == {"accuracy 0.734 in 18 s"}
+    assert "not measured yet" in set(table["On your data"])
+    assert any("**Frozen encoder (last layer only)** reached accuracy 0.734 in 18 s" in m for m in texts_of(at.markdown))
