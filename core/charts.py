@@ -13,7 +13,8 @@ from core.results import RunResult
 # Tableau-like colours, readable on white and for the common colour-vision deficiencies.
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")
 KNOWN_STRATEGIES = ("full", "frozen", "scratch", "tfidf", "gradual", "discriminative", "top_k", "head_then_full")
-LABEL_COLORS = ("#E45756", "#54A24B", "#4C78A8", "#F58518", "#B279A2", "#72B7B2")
+# Classes: red and blue first, told apart also with a red-green colour-vision deficiency.
+LABEL_COLORS = ("#E45756", "#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2")
 
 
 def strategy_color(strategy: str) -> str:
@@ -25,7 +26,7 @@ def strategy_color(strategy: str) -> str:
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 330) -> go.Figure:
     fig.update_layout(title=title, template="plotly_white", height=height, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis_title=x_title, yaxis_title=y_title, legend_title_text="")
+                      xaxis_title=x_title, yaxis_title=y_title, legend_title_text="", showlegend=True)
     return fig
 
 
@@ -81,7 +82,7 @@ def val_accuracy_figure(progress) -> go.Figure:
             fig.add_scatter(x=[m["epoch"] for m in run.epoch_metrics], y=[m["val_accuracy"] for m in run.epoch_metrics],
                             mode="lines+markers", name=run.strategy, line=dict(color=strategy_color(run.strategy)))
     fig.update_xaxes(dtick=1)
-    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
     return _layout(fig, "Validation accuracy per epoch", "epoch", "validation accuracy")
 
 
@@ -104,7 +105,8 @@ def time_figure(runs: dict[str, RunResult]) -> go.Figure:
     """Training and test-set prediction time per run, in seconds (horizontal bars)."""
     names = list(runs)
     fig = go.Figure()
-    for field, title, color in (("train_seconds", "training", PALETTE[1]), ("predict_seconds", "predicting the test set", PALETTE[0])):
+    for field, title, color in (("train_seconds", "training", PALETTE[1]),
+                                ("predict_seconds", "predicting the test set", PALETTE[0])):
         values = [getattr(runs[name], field) for name in names]
         fig.add_bar(name=title, y=names, x=values, orientation="h", marker_color=color,
                     text=[f"{v:.1f} s" for v in values])

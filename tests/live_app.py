@@ -21,6 +21,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 NAV = '[data-testid="stSidebarNav"] a'
+DEFAULT_TITLES = ("Full fine-tuning", "Frozen encoder (last layer only)", "From scratch", "TF-IDF + logistic regression")
 
 
 def free_port() -> int:
@@ -84,9 +85,15 @@ def go_to(page, title: str, wait_for: str, timeout: float = 60_000) -> None:
 
 
 def settle(page, timeout: float = 60_000) -> None:
-    """Wait until Streamlit has no script run in progress."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout)
+    """Wait until the script run is over: no running indicator and no stale (greyed) element, twice in a row."""
+    busy = '[data-testid="stStatusWidget"], [data-stale="true"]'
+    deadline = time.time() + timeout / 1000
+    quiet_checks = 0
+    while quiet_checks < 2:
+        if time.time() > deadline:
+            raise TimeoutError("the app kept running")
+        page.wait_for_timeout(400)
+        quiet_checks = quiet_checks + 1 if page.locator(busy).count() == 0 else 0
 
 
 def set_number(page, label: str, value: int) -> None:
@@ -111,12 +118,11 @@ def choose_synthetic_data(page, n_reviews: int = 300) -> None:
 def start_training(page, strategies: set[str], epochs: int) -> None:
     """Train page: keep only `strategies` (titles as shown), set the epochs, start."""
     go_to(page, "Train", "Strategies to compare")
-    for title in ("Full fine-tuning", "Frozen encoder (last layer only)", "From scratch", "TF-IDF + logistic regression"):
+    for title in DEFAULT_TITLES:
         if title not in strategies:
             page.get_by_role("button", name=f"Remove {title}").click()
             settle(page)
     set_number(page, "Epochs", epochs)
-    start = page.get_by_role("button", name="Start training")
-    start.wait_for()
-    settle(page, timeout=120_000)  # the first estimate times a few training steps
-    start.click()
+    # Timing the machine for the estimate takes seconds; a click now would interrupt it.
+    page.get_by_text("Estimated time").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Start training").click()

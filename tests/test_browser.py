@@ -38,6 +38,6 @@ def walk_through(page, url, tmp_path) -> None:
     go_to(page, "Playground", "Examples worth trying")
     chart = page.locator(".js-plotly-plot").first
     chart.wait_for(timeout=60_000)
-    axis_labels = chart.locator("g.ytick text").all_inner_texts()
+    axis_labels = chart.locator("g.ytick text").all_text_contents()
     assert sorted(axis_labels) == ["frozen", "tfidf"]
     assert chart.locator("text.bartext").count() == 2  # one label and confidence per model

@@ -25,7 +25,8 @@ ESTIMATE_SECONDS = 42.0
 def isolated_runs(tmp_path, monkeypatch):
     """Runs go to a temporary folder; the time estimate is a constant instead of timing the CPU."""
     monkeypatch.setattr(store, "DEFAULT_RUNS_ROOT", tmp_path / "runs")
-    monkeypatch.setattr("core.estimate.estimate_queue_seconds", lambda configs, splits: [ESTIMATE_SECONDS] * len(configs))
+    monkeypatch.setattr("core.estimate.estimate_queue_seconds",
+                        lambda configs, splits: [ESTIMATE_SECONDS] * len(configs))
     return tmp_path / "runs"
 
 
@@ -84,7 +85,8 @@ def train_from_page(at: AppTest, strategies: list[str], model: str | None = None
 
 def fake_run(folder: Path, strategy: str, accuracy: float, train_seconds: float, data="Toy reviews") -> Path:
     """A finished run saved on disk without training (the Results and Guide pages only read it)."""
-    result = RunResult(strategy=strategy, test_accuracy=accuracy, macro_f1=accuracy - 0.01, labels=["negative", "positive"],
+    result = RunResult(strategy=strategy, test_accuracy=accuracy, macro_f1=accuracy - 0.01,
+                       labels=["negative", "positive"],
                        per_class=[{"label": "negative", "precision": 0.8, "recall": 0.9, "f1": 0.85, "support": 50},
                                   {"label": "positive", "precision": 0.9, "recall": 0.7, "f1": 0.79, "support": 50}],
                        confusion_matrix=[[45, 5], [15, 35]], train_seconds=train_seconds, predict_seconds=0.25,
@@ -146,12 +148,14 @@ def test_upload_without_a_label_column_shows_the_data_error_in_place():
 
 
 def test_upload_maps_detected_columns_and_explains_a_bad_label_choice():
-    rows = "".join(f"{'great' if i % 2 else 'awful'} film number {i},{'pos' if i % 2 else 'neg'},x\n" for i in range(40))
+    rows = "".join(f"{'great' if i % 2 else 'awful'} film number {i},{'pos' if i % 2 else 'neg'},x\n"
+                   for i in range(40))
     at = open_page("pages/data.py")
     at.radio(key="data_source").set_value("upload").run()
     at.file_uploader(key="upload_data_file").upload("mine.csv", f"comment,verdict,site\n{rows}".encode(), "text/csv")
     at.run()
-    assert (at.selectbox(key="data_text_column").value, at.selectbox(key="data_label_column").value) == ("comment", "verdict")
+    assert at.selectbox(key="data_text_column").value == "comment"
+    assert at.selectbox(key="data_label_column").value == "verdict"
     assert not at.error
     at.selectbox(key="data_label_column").set_value("site").run()
     assert "only one class" in at.error[0].value
@@ -212,6 +216,7 @@ def test_running_job_survives_a_page_switch_and_can_be_cancelled(tiny_splits, mo
     at.run()
     assert at.session_state["job"].status == "cancelled"
     assert "**full**: cancelled" in texts_of(at.markdown) and "**tfidf**: cancelled" in texts_of(at.markdown)
+    assert "Training cancelled: 0 of 2 runs finished." in sidebar_of(at)
 
 
 def test_two_sessions_training_at_once_see_only_their_own_runs(tiny_splits):
@@ -286,4 +291,5 @@ def test_guide_puts_the_users_measurements_next_to_the_advice(isolated_runs, tin
     small_data = table[table["Use"] == "Frozen encoder (last layer only)"]["On your data"]
     assert set(small_data) == {"accuracy 0.734 in 18 s"}
     assert "not measured yet" in set(table["On your data"])
-    assert any("**Frozen encoder (last layer only)** reached accuracy 0.734 in 18 s" in m for m in texts_of(at.markdown))
+    measured = texts_of(at.markdown)
+    assert any("**Frozen encoder (last layer only)** reached accuracy 0.734 in 18 s" in m for m in measured)

@@ -1,0 +1,20 @@
+"""Transfer Learning Lab: the Streamlit frame. Registers the pages, draws the shared sidebar, runs
+the page the user chose. Start it with `streamlit run app.py`."""
+
+import streamlit as st
+
+from ui.sidebar import render_sidebar
+from ui.state import DATA_PAGE, GUIDE_PAGE, HOME_PAGE, PLAYGROUND_PAGE, RESULTS_PAGE, TRAIN_PAGE
+
+st.set_page_config(page_title="Transfer Learning Lab", page_icon=":material/school:", layout="wide")
+
+page = st.navigation([
+    st.Page(HOME_PAGE, title="Home", icon=":material/home:", default=True),
+    st.Page(DATA_PAGE, title="Data", icon=":material/dataset:"),
+    st.Page(TRAIN_PAGE, title="Train", icon=":material/model_training:"),
+    st.Page(RESULTS_PAGE, title="Results", icon=":material/leaderboard:"),
+    st.Page(PLAYGROUND_PAGE, title="Playground", icon=":material/edit_note:"),
+    st.Page(GUIDE_PAGE, title="Guide", icon=":material/menu_book:"),
+])
+render_sidebar()
+page.run()

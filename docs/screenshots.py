@@ -1,0 +1,81 @@
+"""Screenshots of every dashboard page, taken in a real browser: `python docs/screenshots.py`.
+
+Starts the app on a free port (runs saved in a temporary folder), walks through a short
+comparison on Rotten Tomatoes (300 training sentences; full fine-tuning, frozen encoder and
+TF-IDF, 2 epochs; a few minutes on a laptop CPU) and writes docs/screenshots/*.png.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.live_app import browser_page, go_to, set_number, settle, start_training, streamlit_server  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+WIDTH, HEIGHT, MAX_HEIGHT = 1400, 900, 3200
+
+
+def shoot(page, name: str) -> None:
+    """The whole page (the viewport grows to the content's height), saved as a 256-colour PNG."""
+    from PIL import Image
+
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": WIDTH, "height": min(max(HEIGHT, height), MAX_HEIGHT)})
+    page.wait_for_timeout(1200)  # charts re-layout to the new size
+    path = OUT / f"{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    # Screenshots of a flat UI lose nothing visible at 256 colours and shrink about 4x.
+    Image.open(path).convert("RGB").quantize(colors=256).save(path, optimize=True)
+    print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
+
+
+def walk_through(page, url: str) -> None:
+    """Every page, in the order a newcomer visits them; each shot waits for the page's last element."""
+    page.goto(url)
+    page.get_by_text("A first comparison on the default data").wait_for(timeout=60_000)
+    shoot(page, "1-home")
+    go_to(page, "Data", "of training texts are longer than")
+    settle(page)
+    shoot(page, "2-data")
+    set_number(page, "Training examples", 300)
+    set_number(page, "Test examples", 300)
+    page.get_by_role("button", name="Use this data for training").click()
+    page.get_by_text("In use for training").wait_for()
+    start_training(page, {"Full fine-tuning", "Frozen encoder (last layer only)", "TF-IDF + logistic regression"},
+                   epochs=2)
+    page.get_by_text("Validation accuracy per epoch").first.wait_for(timeout=300_000)
+    page.wait_for_timeout(1500)
+    shoot(page, "3-train-running")
+    page.get_by_text("Last training: finished").wait_for(timeout=900_000)
+    page.get_by_text("Estimated time").wait_for(timeout=120_000)
+    settle(page)
+    shoot(page, "4-train-finished")
+    for title, last_element, name in (("Results", "Comparison figure (PNG, 300 DPI)", "5-results"),
+                                      ("Playground", "Predicted label and confidence per model", "6-playground"),
+                                      ("Guide", "One run per strategy is one sample", "7-guide")):
+        go_to(page, title, last_element)
+        settle(page)
+        shoot(page, name)
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        with streamlit_server(Path(tmp) / "runs", Path(tmp) / "streamlit.log") as url, \
+                browser_page(WIDTH, HEIGHT) as page:
+            try:
+                walk_through(page, url)
+            except Exception:
+                page.screenshot(path=str(OUT / "failure.png"))
+                print((Path(tmp) / "streamlit.log").read_text()[-3000:])
+                raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Guide: which strategy when, shown next to what the user measured on their own data."""
+
+import pandas as pd
+import streamlit as st
+
+from core.progress import format_seconds
+from core.strategies import STRATEGIES
+from ui.runs import runs_by_name
+from ui.state import DATA_PAGE, current_dataset
+
+# (situation, strategy id, why): rules of thumb, to be checked against the measured column.
+ADVICE = [
+    ("Small data: under about 1,000 labelled texts", "frozen",
+     "Too few labels to move millions of weights safely; a linear layer on good pretrained features "
+     "learns from a few hundred examples and cannot overfit much."),
+    ("Medium data: 1,000 to 10,000 texts", "full",
+     "Enough labels to adapt the whole encoder to the task; usually the best accuracy per minute spent."),
+    ("Large data: over 10,000 texts", "full",
+     "Every weight adapts; starting from pretrained weights still converges much faster than from random ones."),
+    ("Little compute: a CPU, minutes rather than hours", "frozen",
+     "The encoder reads each text once; training the head then takes seconds."),
+    ("A very specific domain: legal, medical, heavy jargon", "full",
+     "What the words mean in the domain differs from general text; frozen features cannot adjust, "
+     "fine-tuned ones can."),
+    ("A research baseline: how much is pretraining worth?", "scratch",
+     "Same network, random start: the gap to full fine-tuning is the value of pretraining. With little "
+     "data expect near-chance accuracy."),
+    ("Any task, first: the classical check", "tfidf",
+     "Seconds to train. If a neural model does not beat it, the task may hinge on keywords (long reviews "
+     "often do) or the neural setup needs attention."),
+]
+
+
+def size_row(n_train: int) -> int:
+    """Index of the ADVICE row that matches a training set of `n_train` texts."""
+    return 0 if n_train < 1000 else 1 if n_train <= 10_000 else 2
+
+
+def best_runs(runs: dict) -> dict:
+    """Strategy id -> the saved run of that strategy with the best test accuracy."""
+    best = {}
+    for run in runs.values():
+        strategy = run.result.strategy
+        if strategy not in best or run.result.test_accuracy > best[strategy].result.test_accuracy:
+            best[strategy] = run
+    return best
+
+
+def score(run) -> str:
+    """'accuracy 0.712 in 18 s'."""
+    return f"accuracy {run.result.test_accuracy:.3f} in {format_seconds(run.result.train_seconds)}"
+
+
+st.title("Guide: which strategy when")
+dataset = current_dataset()
+mine = best_runs(runs_by_name([]))
+if dataset is None:
+    st.info("These are rules of thumb. Choose data and train a few strategies to see your own numbers next to them.")
+    st.page_link(DATA_PAGE, label="Go to the Data page", icon=":material/dataset:")
+else:
+    row = ADVICE[size_row(dataset.info["n_train"])]
+    st.success(f"Your training set has {dataset.info['n_train']:,} texts, so the row “{row[0]}” applies: "
+               f"start with **{STRATEGIES[row[1]].title}**.")
+
+table = pd.DataFrame([{"Situation": situation, "Use": STRATEGIES[strategy].title, "Why": why,
+                       "On your data": score(mine[strategy]) if strategy in mine else "not measured yet"}
+                      for situation, strategy, why in ADVICE])
+st.table(table, hide_index=True, border="horizontal")
+
+if mine:
+    st.subheader("What you measured")
+    st.markdown("\n".join(f"- On {run.data_info.get('description', 'your data')}, "
+                          f"**{STRATEGIES[s].title if s in STRATEGIES else s}** reached {score(run)}."
+                          for s, run in mine.items()))
+    st.caption("One run per strategy is one sample: differences of a point or two can flip with another seed.")

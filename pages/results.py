@@ -1,0 +1,102 @@
+"""Results: compare finished runs (this session's, plus saved ones picked from disk) and download them."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core.charts import accuracy_figure, confusion_figure, learning_curves_figure, time_figure
+from core.figure import comparison_png
+from core.saved_runs import SavedRun
+from ui.runs import runs_by_name, saved_run_picker, unfinished_results
+from ui.state import TRAIN_PAGE, current_job
+
+NUMBER_COLUMNS = {
+    "Test accuracy": st.column_config.NumberColumn(format="%.3f", help="Share of held-out test texts labelled right."),
+    "Macro-F1": st.column_config.NumberColumn(format="%.3f",
+                                              help="F1 averaged over classes: low when one class is neglected."),
+    "Training time (s)": st.column_config.NumberColumn(format="%.1f",
+                                                       help="Wall time on this machine, model loading included."),
+    "Prediction time (s)": st.column_config.NumberColumn(format="%.2f", help="Time to label the whole test set."),
+    "Trainable params": st.column_config.NumberColumn(format="localized", help="Weights that training changes."),
+    "Total params": st.column_config.NumberColumn(format="localized"),
+    "% trainable": st.column_config.NumberColumn(format="%.2f%%"),
+}
+
+
+def comparison_table(runs: dict[str, SavedRun]) -> pd.DataFrame:
+    """One row per run with the numbers that decide between strategies."""
+    rows = [{"Run": name, "Data": run.data_info.get("description", ""), "Test accuracy": run.result.test_accuracy,
+             "Macro-F1": run.result.macro_f1, "Training time (s)": run.result.train_seconds,
+             "Prediction time (s)": run.result.predict_seconds, "Trainable params": run.result.trainable_params,
+             "Total params": run.result.total_params, "% trainable": run.result.percent_trainable}
+            for name, run in runs.items()]
+    return pd.DataFrame(rows)
+
+
+def results_json(runs: dict[str, SavedRun]) -> str:
+    """Every run's full result (history, per-class report, config) and its data description."""
+    return json.dumps([{"name": name, "data": run.data_info, **run.result.to_dict()} for name, run in runs.items()],
+                      indent=2, default=float)
+
+
+def show_confusion_matrices(results: dict) -> None:
+    """One heatmap per run, three to a row."""
+    names = list(results)
+    for start in range(0, len(names), 3):
+        for column, name in zip(st.columns(3), names[start:start + 3]):
+            with column:
+                st.plotly_chart(confusion_figure(results[name], title=name))
+
+
+def per_class_report(results: dict) -> pd.DataFrame:
+    """Precision, recall, F1 and support of every class for every run."""
+    return pd.DataFrame([{"Run": name, "Class": row["label"], "Precision": row["precision"], "Recall": row["recall"],
+                          "F1": row["f1"], "Test examples": row["support"]}
+                         for name, result in results.items() for row in result.per_class])
+
+
+st.title("Results")
+picked = saved_run_picker()
+runs = runs_by_name(picked)
+for result in unfinished_results():
+    alert = st.error if result.status == "failed" else st.warning
+    alert(f"**{result.strategy}** {result.status}: {result.reason}")
+job = current_job()
+if job is not None and not job.done:
+    st.info("Training is running: each run appears here as soon as it finishes.")
+if not runs:
+    st.info("No finished runs yet. Train a few strategies first, or add runs saved earlier from the list above.")
+    st.page_link(TRAIN_PAGE, label="Go to the Train page", icon=":material/model_training:")
+    st.stop()
+
+results = {name: run.result for name, run in runs.items()}
+table = comparison_table(runs)
+data_descriptions = table["Data"].unique()
+if len(data_descriptions) == 1:  # one data set: say it once instead of in every row
+    st.caption(f"Data: {data_descriptions[0]}. Scores are on the held-out test split.")
+    table = table.drop(columns="Data")
+st.dataframe(table, hide_index=True, column_config=NUMBER_COLUMNS)
+
+accuracy_col, time_col = st.columns(2)
+accuracy_col.plotly_chart(accuracy_figure(results))
+time_col.plotly_chart(time_figure(results))
+st.plotly_chart(learning_curves_figure(results))
+st.caption("A widening gap between training (dashed) and validation (solid) accuracy means the model "
+           "memorises the training texts (overfitting).")
+
+st.subheader("Confusion matrices (test split)")
+show_confusion_matrices(results)
+st.subheader("Per-class report (test split)")
+st.dataframe(per_class_report(results), hide_index=True,
+             column_config={name: st.column_config.NumberColumn(format="%.3f")
+                            for name in ("Precision", "Recall", "F1")})
+
+st.subheader("Downloads")
+csv_col, json_col, png_col = st.columns(3)
+csv_col.download_button("Results table (CSV)", comparison_table(runs).to_csv(index=False), "results.csv",
+                        "text/csv", on_click="ignore", icon=":material/download:")
+json_col.download_button("Full results (JSON)", results_json(runs), "results.json", "application/json",
+                         on_click="ignore", icon=":material/download:")
+png_col.download_button("Comparison figure (PNG, 300 DPI)", lambda: comparison_png(list(results.values())),
+                        "comparison.png", "image/png", on_click="ignore", icon=":material/download:")

@@ -1,0 +1,140 @@
+"""Train: choose strategies and hyperparameters, see the time it will take, launch, watch live."""
+
+import streamlit as st
+
+from core import estimate
+from core.charts import loss_figure, val_accuracy_figure
+from core.config import RunConfig
+from core.errors import ConfigError, LabError
+from core.progress import RunProgress, format_seconds, progress_of
+from core.strategies import DEFAULT_STRATEGIES, STRATEGIES
+from ui.hyperparams import hyperparameter_inputs, model_input
+from ui.state import RESULTS_PAGE, current_job, kept, require_dataset, start_job
+
+ESTIMATES_KEY = "estimates"  # (configs, splits id) -> seconds per run; timing the machine takes seconds
+
+
+def strategy_picker() -> list[str]:
+    """Every registered strategy, the four classic ones chosen by default, each explained in one line."""
+    chosen = st.multiselect("Strategies to compare", list(STRATEGIES),
+                            format_func=lambda strategy_id: STRATEGIES[strategy_id].title,
+                            **kept("train_strategies", list(DEFAULT_STRATEGIES)))
+    st.markdown("\n".join(f"- {'**' + s.title + '**' if s.id in chosen else s.title}: {s.summary}"
+                          for s in STRATEGIES.values()))
+    return chosen
+
+
+def build_configs(strategies: list[str], model: str, values: dict) -> list[RunConfig]:
+    """One RunConfig per strategy; an invalid value is explained in place and nothing is returned."""
+    try:
+        return [RunConfig(strategy=strategy, model=model, **values) for strategy in strategies]
+    except ConfigError as exc:
+        st.error(str(exc))
+        return []
+
+
+def show_estimate(configs: list[RunConfig], splits) -> None:
+    """Measured time per run and in total, before anything is launched."""
+    memo = st.session_state.setdefault(ESTIMATES_KEY, {})
+    key = (tuple(configs), id(splits))
+    if key not in memo:
+        try:
+            with st.spinner("Timing a few training steps on this machine (once per encoder)..."):
+                memo[key] = estimate.estimate_queue_seconds(configs, splits)
+        except LabError as exc:
+            st.warning(f"No time estimate: {exc}")
+            return
+    seconds = memo[key]
+    parts = ", ".join(f"{config.strategy} {format_seconds(s)}" for config, s in zip(configs, seconds))
+    st.markdown(f"**Estimated time: about {format_seconds(sum(seconds))}** ({parts}), measured on this "
+                "machine. Early stopping can make it shorter.")
+
+
+def describe_run(run: RunProgress) -> str:
+    """One status line for one run of the queue."""
+    if run.status == "finished":
+        return (f"**{run.strategy}**: finished, test accuracy **{run.test_accuracy:.3f}** "
+                f"in {format_seconds(run.train_seconds)}")
+    if run.status == "running" and run.total_steps:
+        return f"**{run.strategy}**: training, epoch {run.epoch} of {run.epochs}, step {run.step} of {run.total_steps}"
+    if run.status == "running":
+        return f"**{run.strategy}**: preparing (loading the model, encoding or fitting)"
+    return f"**{run.strategy}**: {run.status}"
+
+
+def show_progress_bar(job, runs: list[RunProgress]) -> None:
+    """The current run's progress with the time left at its pace so far, and the Cancel button."""
+    current = runs[min(job.current_index, len(runs) - 1)]
+    eta = f", about {format_seconds(current.eta_seconds)} left" if current.eta_seconds is not None else ""
+    st.progress(current.fraction, text=f"Run {current.index + 1} of {len(runs)}: {current.strategy} "
+                                       f"({current.fraction:.0%}{eta})")
+    if not job.cancel_requested and st.button("Cancel training", icon=":material/stop_circle:", key="cancel_training"):
+        job.cancel()
+    if job.cancel_requested:
+        st.warning("Cancelling: the current run stops after its current batch; queued runs will not start.")
+
+
+def show_curves(runs: list[RunProgress]) -> None:
+    """Loss per step and validation accuracy per epoch, strategies overlaid."""
+    loss_col, accuracy_col = st.columns(2)
+    with loss_col:
+        if any(run.losses for run in runs):
+            st.plotly_chart(loss_figure(runs))
+        else:
+            st.caption("The training loss curve appears after the first training step.")
+    with accuracy_col:
+        if any(run.epoch_metrics for run in runs):
+            st.plotly_chart(val_accuracy_figure(runs))
+        else:
+            st.caption("Validation accuracy appears after the first epoch.")
+
+
+def live_view(was_running: bool) -> None:
+    """The job's progress; redrawn every second while it runs (see the fragment below)."""
+    job = current_job()
+    if was_running and job.done:
+        st.rerun()  # once, so the page and the sidebar leave live mode together
+    runs = progress_of(job)
+    st.subheader("Training" if not job.done else f"Last training: {job.status}")
+    st.caption(f"Data: {job.data_info.get('description', '')}")
+    if not job.done:
+        show_progress_bar(job, runs)
+    for run in runs:
+        if run.status == "failed":
+            st.error(f"**{run.strategy}** failed: {run.reason}", icon=":material/error:")
+        else:
+            st.markdown(describe_run(run))
+    if job.status == "failed":
+        st.error(f"The training job stopped: {job.error}")
+    show_curves(runs)
+    if job.done and any(run.status == "finished" for run in runs):
+        st.page_link(RESULTS_PAGE, label="Compare the results", icon=":material/leaderboard:")
+
+
+st.title("Train")
+dataset = require_dataset()
+job = current_job()
+running = job is not None and not job.done
+if job is not None:
+    st.fragment(run_every=1.0 if running else None)(live_view)(running)
+    st.divider()
+    st.subheader("Set up a new comparison")
+
+st.caption(f"Data: {dataset.description}")
+strategies = strategy_picker()
+model = model_input()
+values = hyperparameter_inputs(strategies)
+configs = build_configs(strategies, model, values) if strategies else []
+if not strategies:
+    st.warning("Choose at least one strategy.")
+launch_col, estimate_col = st.columns([1, 3], vertical_alignment="center")
+start = launch_col.button(
+    "Start training", type="primary", disabled=running or not configs, icon=":material/play_arrow:",
+    key="start_training", help="Wait for the current training to finish, or cancel it." if running
+    else "Training runs in the background: you can visit other pages meanwhile.")
+if configs and not running:
+    with estimate_col:  # drawn after the button: timing the machine takes a few seconds the first time
+        show_estimate(configs, dataset.splits)
+if start:
+    start_job(configs, dataset)
+    st.rerun()

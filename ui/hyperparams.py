@@ -1,0 +1,131 @@
+"""Hyperparameter inputs generated from RunConfig's fields: defaults come from RunConfig, the
+labels and help texts from here. A field added to RunConfig later appears under "More settings"
+with its name as label, so the form never falls behind the config."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.config import RunConfig
+from core.models import DEFAULT_MODEL, POOLINGS
+from core.strategies import STRATEGIES
+from ui.state import kept
+
+DEFAULTS = RunConfig()
+CONFIG_FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
+KEY_PREFIX = "hp_"
+NOT_IN_FORM = ("strategy", "model")  # chosen with their own widgets
+MAIN_FIELDS = ("max_length", "batch_size", "epochs")  # shown first, with the learning rates the chosen strategies use
+
+
+@dataclass(frozen=True)
+class FieldHelp:
+    label: str
+    help: str
+    choices: tuple = ()
+
+
+def _lr_users(lr_field: str) -> str:
+    return ", ".join(s.title for s in STRATEGIES.values() if s.lr_field == lr_field and s.kind != "tfidf")
+
+
+FIELDS = {
+    "max_length": FieldHelp("Max length (tokens)", "Each text is cut after this many tokens. Longer keeps more "
+                            "context; each training step then costs more. The Data page shows how many texts get cut."),
+    "batch_size": FieldHelp("Batch size", "Texts per training step. Larger batches give smoother gradients and "
+                            "use more memory."),
+    "epochs": FieldHelp("Epochs", "Passes over the training set. Early stopping (patience) may end a run sooner."),
+    "lr_finetune": FieldHelp("Learning rate: fine-tuning", "Step size when pretrained weights train. Keep it small "
+                             f"(1e-5 to 5e-5) so pretraining is not erased. Used by: {_lr_users('lr_finetune')}."),
+    "lr_scratch": FieldHelp("Learning rate: from scratch", "Random weights need bigger steps (around 5e-4). "
+                            f"Used by: {_lr_users('lr_scratch')}."),
+    "lr_head": FieldHelp("Learning rate: head only", "A lone linear layer on frozen features tolerates a large "
+                         f"rate (around 1e-2). Used by: {_lr_users('lr_head')}."),
+    "lr_head_finetune": FieldHelp("Learning rate: new head while fine-tuning", "The freshly initialised head learns "
+                                  "faster than the pretrained encoder under it."),
+    "lr_lora": FieldHelp("Learning rate: LoRA adapters", "Adapters start at zero and are few, so they take a larger "
+                         f"rate than full fine-tuning. Used by: {_lr_users('lr_lora')}."),
+    "dropout": FieldHelp("Dropout", "Share of features zeroed at random before the head while training; "
+                         "fights overfitting."),
+    "warmup_ratio": FieldHelp("Warmup share", "Share of steps during which the learning rate climbs from 0; "
+                              "avoids large early updates that damage pretrained weights."),
+    "weight_decay": FieldHelp("Weight decay", "Pulls weights towards zero (AdamW); never applied to biases and "
+                              "LayerNorm."),
+    "patience": FieldHelp("Early-stopping patience (epochs)", "Stop after this many epochs without a better "
+                          "validation accuracy and keep the best epoch. 0 turns it off."),
+    "seed": FieldHelp("Seed", "Same seed + same settings + same data = same result on this machine."),
+    "grad_accum_steps": FieldHelp("Gradient accumulation", "Batches added up before each update: a larger "
+                                  "effective batch without more memory."),
+    "max_grad_norm": FieldHelp("Gradient clipping norm", "Gradients longer than this are scaled down; guards "
+                               "against loss spikes."),
+    "pooling": FieldHelp("Pooling", "How token vectors become one text vector. 'auto' follows the encoder's own "
+                         "recipe (mean for sentence-transformers, else [CLS]).", choices=POOLINGS),
+    "device": FieldHelp("Device", "'auto' uses a CUDA GPU when there is one, else the CPU.",
+                        choices=("auto", "cpu", "cuda")),
+    "top_k": FieldHelp("Top k layers (partial freezing)", "How many of the top encoder layers train."),
+    "lr_decay": FieldHelp("Layer-wise LR decay (discriminative)", "Learning rate divided by this for each layer "
+                          "further from the head (ULMFiT uses 2.6)."),
+    "lora_r": FieldHelp("LoRA rank", "Size of the low-rank adapters (LoRA strategy)."),
+    "lora_alpha": FieldHelp("LoRA alpha", "Scale of the adapters' updates (LoRA strategy)."),
+    "lora_targets": FieldHelp("LoRA target layers", "Comma-separated names of the attention weights that get "
+                              "adapters (LoRA strategy)."),
+    "mlm_steps": FieldHelp("Domain-adaptation steps", "Masked-language-model steps on the training texts before "
+                           "fine-tuning (domain adaptation strategy)."),
+}
+
+
+def model_input() -> str:
+    """The encoder: the bundled MiniLM, any Hugging Face id, or a local folder."""
+    return st.text_input("Encoder (Hugging Face id or local folder)", **kept(KEY_PREFIX + "model", DEFAULT_MODEL),
+                         help=f"Default: {DEFAULT_MODEL}, bundled, works offline. Other ids need internet access "
+                              "the first time; a run that cannot load its model fails with the reason.").strip()
+
+
+def max_length_input() -> int:
+    """The max length widget (the Data and Train pages share it, so both show the same value)."""
+    return _field_input(CONFIG_FIELDS["max_length"])
+
+
+def hyperparameter_inputs(strategies: list[str]) -> dict:
+    """Every RunConfig field except strategy and model, as {field name: value}.
+
+    The main fields and the learning rates of the chosen `strategies` come first; the rest sits in
+    an expander (TF-IDF has no learning rate to tune).
+    """
+    learning_rates = {STRATEGIES[s].lr_field for s in strategies if STRATEGIES[s].kind != "tfidf"}
+    fields = [f for f in CONFIG_FIELDS.values() if f.name not in NOT_IN_FORM]
+    common = [f for f in fields if f.name in MAIN_FIELDS or f.name in learning_rates]
+    rare = [f for f in fields if f not in common]
+    values = {}
+    columns = st.columns(3)
+    for i, field in enumerate(common):
+        with columns[i % 3]:
+            values[field.name] = _field_input(field)
+    with st.expander("More settings (rarely changed; the defaults are the recommended values)"):
+        columns = st.columns(3)
+        for i, field in enumerate(rare):
+            with columns[i % 3]:
+                values[field.name] = _field_input(field)
+    return values
+
+
+def _field_input(field: dataclasses.Field):
+    """One widget for one RunConfig field, chosen by the type of its default value."""
+    default = getattr(DEFAULTS, field.name)
+    spec = FIELDS.get(field.name, FieldHelp(field.name.replace("_", " ").capitalize(), ""))
+    bound = kept(KEY_PREFIX + field.name, default)
+    help_text = f"{spec.help} Default: {default}.".strip()
+    if spec.choices:
+        return st.selectbox(spec.label, spec.choices, help=help_text, **bound)
+    if isinstance(default, bool):
+        return st.checkbox(spec.label, help=help_text, **bound)
+    if isinstance(default, str):
+        return st.text_input(spec.label, help=help_text, **bound)
+    if isinstance(default, int):
+        return st.number_input(spec.label, step=1, help=help_text, **bound)
+    if field.name.startswith("lr_") and default < 0.1:  # learning rates read best as 2.0e-05
+        return st.number_input(spec.label, step=default / 10, format="%.1e", help=help_text, **bound)
+    return st.number_input(spec.label, step=0.05 if default < 1 else 0.1, format="%.2f", help=help_text, **bound)

@@ -1,0 +1,47 @@
+"""The sidebar every page shares: the current data and this session's training job."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.progress import format_seconds, progress_of
+from ui.state import DATA_PAGE, TRAIN_PAGE, current_dataset, current_job
+
+JOB_STATUS_WORDS = {"finished": "Training finished", "cancelled": "Training cancelled", "failed": "Training stopped"}
+
+
+def render_sidebar() -> None:
+    """Data and job status under the page menu."""
+    with st.sidebar:
+        st.markdown("**Data**")
+        dataset = current_dataset()
+        if dataset is None:
+            st.caption("None chosen yet.")
+            st.page_link(DATA_PAGE, label="Choose data", icon=":material/dataset:")
+        else:
+            st.caption(dataset.description)
+        st.markdown("**Training**")
+        job = current_job()
+        running = job is not None and not job.done
+        # Refresh only while a job runs; a finished job's status does not change.
+        st.fragment(run_every=2.0 if running else None)(_job_status)(running)
+
+
+def _job_status(was_running: bool) -> None:
+    job = current_job()
+    if job is None:
+        st.caption("No training started in this session.")
+        return
+    runs = progress_of(job)
+    if job.done:
+        finished = sum(run.status == "finished" for run in runs)
+        st.caption(f"{JOB_STATUS_WORDS[job.status]}: {finished} of {len(runs)} runs finished.")
+        if was_running:
+            st.rerun()  # the whole app redraws once, so every page sees the final results
+        return
+    current = runs[min(job.current_index, len(runs) - 1)]
+    eta = f", about {format_seconds(current.eta_seconds)} left" if current.eta_seconds is not None else ""
+    st.caption(f"Run {current.index + 1} of {len(runs)}: **{current.strategy}** "
+               f"({current.fraction:.0%}{eta})")
+    st.progress(current.fraction)
+    st.page_link(TRAIN_PAGE, label="Watch it live", icon=":material/monitoring:")
