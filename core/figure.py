@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers; must precede pyplot
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -29,6 +30,7 @@ def _learning_curves(ax, runs: list[RunResult]) -> None:
         epochs = [h["epoch"] for h in run.history]
         line, = ax.plot(epochs, [h["train_accuracy"] for h in run.history], "--", alpha=0.6)
         ax.plot(epochs, [h["val_accuracy"] for h in run.history], "-o", color=line.get_color(), label=run.strategy)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.set_title("Train (dashed) and validation (solid) accuracy")
