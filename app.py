@@ -4,7 +4,7 @@ the page the user chose. Start it with `streamlit run app.py`."""
 import streamlit as st
 
 from ui.sidebar import render_sidebar
-from ui.state import DATA_PAGE, GUIDE_PAGE, HOME_PAGE, PLAYGROUND_PAGE, RESULTS_PAGE, TRAIN_PAGE
+from ui.state import DATA_PAGE, GUIDE_PAGE, HOME_PAGE, PLAYGROUND_PAGE, RESULTS_PAGE, SWEEP_PAGE, TRAIN_PAGE
 
 st.set_page_config(page_title="Transfer Learning Lab", page_icon=":material/school:", layout="wide")
 
@@ -13,6 +13,7 @@ page = st.navigation([
     st.Page(DATA_PAGE, title="Data", icon=":material/dataset:"),
     st.Page(TRAIN_PAGE, title="Train", icon=":material/model_training:"),
     st.Page(RESULTS_PAGE, title="Results", icon=":material/leaderboard:"),
+    st.Page(SWEEP_PAGE, title="Data-size sweep", icon=":material/stacked_line_chart:"),
     st.Page(PLAYGROUND_PAGE, title="Playground", icon=":material/edit_note:"),
     st.Page(GUIDE_PAGE, title="Guide", icon=":material/menu_book:"),
 ])

@@ -153,3 +153,42 @@ def confidence_figure(rows: list[dict]) -> go.Figure:
     fig.update_yaxes(categoryorder="array", categoryarray=[row["model"] for row in rows][::-1])
     return _layout(fig, "Predicted label and confidence per model", "confidence", "",
                    height=max(200, 60 + 45 * len(rows)))
+
+
+# ---------------------------------------------------------------- data-size sweep
+
+
+def _transparent(hex_color: str, alpha: float) -> str:
+    """'#4C78A8' -> 'rgba(76, 120, 168, 0.2)' (Plotly fills need an rgba colour to be see-through)."""
+    red, green, blue = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
+def sweep_chart(summary: list[dict]) -> go.Figure:
+    """Mean test accuracy vs training size (log axis), one line per strategy in a ±1 std band.
+
+    `summary` is `core.sweep.summarize` output. Each band is two traces (upper edge, then lower edge
+    filled up to it) grouped with its line, so a click on the legend hides both.
+    """
+    fig = go.Figure()
+    for strategy in dict.fromkeys(row["strategy"] for row in summary):
+        rows = sorted((row for row in summary if row["strategy"] == strategy), key=lambda row: row["n_train"])
+        sizes = [row["n_train"] for row in rows]
+        mean = [row["mean_accuracy"] for row in rows]
+        std = [row["std_accuracy"] for row in rows]
+        color = strategy_color(strategy)
+        band = dict(x=sizes, mode="lines", line=dict(width=0), legendgroup=strategy, showlegend=False,
+                    hoverinfo="skip")
+        fig.add_scatter(y=[m + s for m, s in zip(mean, std)], **band)
+        fig.add_scatter(y=[m - s for m, s in zip(mean, std)], fill="tonexty",
+                        fillcolor=_transparent(color, 0.18), **band)
+        fig.add_scatter(x=sizes, y=mean, mode="lines+markers", name=strategy, legendgroup=strategy,
+                        line=dict(color=color), marker=dict(size=8),
+                        customdata=[[s, row["runs"]] for s, row in zip(std, rows)],
+                        hovertemplate=f"<b>{strategy}</b><br>%{{x:,}} training examples<br>"
+                                      "accuracy %{y:.3f} ± %{customdata[0]:.3f}<br>%{customdata[1]} runs<extra></extra>")
+    sizes = sorted({row["n_train"] for row in summary})
+    fig.update_xaxes(type="log", tickvals=sizes, ticktext=[f"{size:,}" for size in sizes])
+    fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, "Test accuracy vs training size (mean over seeds, band: ±1 std)",
+                   "training examples (log scale)", "held-out test accuracy", height=400)

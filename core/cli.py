@@ -161,13 +161,10 @@ def cmd_sweep(args) -> int:
     import json
 
     from core.figure import save_sweep_png
-    from core.sweep import run_sweep, summarize, winners
+    from core.sweep import parse_sizes, run_sweep, sweep_payload
 
     strategies, base, data = _strategies_and_data(args)
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise LabError(f"--sizes must be whole numbers separated by commas, got '{args.sizes}'.") from None
+    sizes = parse_sizes(args.sizes)
     total = len(sizes) * args.seeds * len(strategies)
     done = []
 
@@ -179,15 +176,13 @@ def cmd_sweep(args) -> int:
 
     records = run_sweep(data, base, strategies, sizes, args.seeds, n_test=args.n_test, n_val=args.n_val,
                         on_record=report)
-    summary = summarize(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"config": {"data": args.data, "sizes": sizes, "seeds": args.seeds, "strategies": strategies,
-                          "n_test": args.n_test, **base.to_dict()},
-               "records": [r.__dict__ for r in records], "summary": summary, "winners": winners(summary)}
+    payload = sweep_payload({"data": args.data, "sizes": sizes, "seeds": args.seeds, "strategies": strategies,
+                             "n_test": args.n_test, **base.to_dict()}, records)
     (out / "sweep.json").write_text(json.dumps(payload, indent=2))
-    save_sweep_png(summary, out / "sweep.png")
-    for row in summary:
+    save_sweep_png(payload["summary"], out / "sweep.png")
+    for row in payload["summary"]:
         print(f"{row['strategy']:<14} n={row['n_train']:<6} {row['mean_accuracy']:.3f} +- {row['std_accuracy']:.3f}")
     print(f"\nwrote {out / 'sweep.json'} and {out / 'sweep.png'}")
     return 0

@@ -1,8 +1,8 @@
-"""Background jobs: a queue of runs trained in one worker thread.
+"""Background jobs: work done in one worker thread that a page polls.
 
-The worker never touches the UI. It appends events to a lock-protected log; a page (or any
-other reader) polls `events_since(n)` and `snapshot()`. Cancel is cooperative: the loop checks
-the stop flag at every batch.
+`Job` trains a queue of runs on one split; `SweepJob` trains a data-size sweep. The worker never
+touches the UI: it appends to lock-protected lists that a page (or any other reader) polls.
+Cancel is cooperative: the training loop checks the stop flag at every batch.
 """
 
 from __future__ import annotations
@@ -13,47 +13,35 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from core.compare import run_queue
 from core.config import RunConfig
 from core.data import Splits
 from core.results import RunResult
+from core.sweep import PlannedRun, SweepRecord, run_sweep_on_splits, sweep_payload, sweep_plan
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class JobEvent:
-    """An event from the run at `run_index` of the job's queue."""
+@dataclass(kw_only=True)
+class BackgroundJob:
+    """Status, cancel and join for work done by `_run` in a daemon thread (subclasses say what work)."""
 
-    run_index: int
-    event: object
-    time: float
-
-
-@dataclass
-class Job:
-    """A queue of RunConfigs on one split, trained one after another in a daemon thread."""
-
-    configs: list[RunConfig]
-    splits: Splits
-    runs_root: Path | None
-    data_info: dict = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     status: str = "queued"  # queued -> running -> finished | cancelled | failed
-    error: str = ""
-    results: list[RunResult] = field(default_factory=list)
-    current_index: int = 0
+    error: str = ""  # why a failed job stopped
     started_at: float | None = None
     finished_at: float | None = None
 
+    thread_name = "job"  # threads show up as tl-lab-<thread_name>-<id> in dumps and logs
+
     def __post_init__(self):
-        self._events: list[JobEvent] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name=f"tl-lab-job-{self.id}", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"tl-lab-{self.thread_name}-{self.id}", daemon=True)
 
-    def start(self) -> "Job":
+    def start(self) -> Self:
         """Start the worker thread (once)."""
         self.status, self.started_at = "running", time.time()
         self._thread.start()
@@ -75,6 +63,44 @@ class Job:
         """Wait for the worker (tests and the CLI use this)."""
         self._thread.join(timeout)
 
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _work(self) -> None:
+        try:
+            self._run()
+            self.status = "cancelled" if self._stop.is_set() else "finished"
+        except Exception as exc:  # noqa: BLE001 - the page must see why the worker died
+            log.exception("%s %s crashed", self.thread_name, self.id)
+            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            self.finished_at = time.time()
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """An event from the run at `run_index` of the job's queue."""
+
+    run_index: int
+    event: object
+    time: float
+
+
+@dataclass
+class Job(BackgroundJob):
+    """A queue of RunConfigs on one split, trained one after another in a daemon thread."""
+
+    configs: list[RunConfig]
+    splits: Splits
+    runs_root: Path | None
+    data_info: dict = field(default_factory=dict)
+    results: list[RunResult] = field(default_factory=list)  # appended by the worker as runs end
+    current_index: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        self._events: list[JobEvent] = []
+
     def events_since(self, index: int) -> list[JobEvent]:
         """Events logged after the first `index` ones."""
         with self._lock:
@@ -87,14 +113,53 @@ class Job:
     def _on_run(self, index: int, config: RunConfig) -> None:
         self.current_index = index
 
-    def _work(self) -> None:
-        try:
-            results = run_queue(self.configs, self.splits, self.runs_root, self._record, self._stop,
-                                self.data_info, on_run=self._on_run, results=self.results)
-            self.status = "cancelled" if self._stop.is_set() else "finished"
-            self.results = results
-        except Exception as exc:  # noqa: BLE001 - the page must see why the worker died
-            log.exception("job %s crashed", self.id)
-            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            self.finished_at = time.time()
+    def _run(self) -> None:
+        run_queue(self.configs, self.splits, self.runs_root, self._record, self._stop, self.data_info,
+                  on_run=self._on_run, results=self.results)
+
+
+@dataclass
+class SweepJob(BackgroundJob):
+    """A data-size sweep (strategies x sizes x seeds) on fixed validation and test splits, in a daemon
+    thread. Training samples are drawn from `splits.train`; nothing is saved to disk."""
+
+    base: RunConfig
+    strategies: list[str]
+    sizes: list[int]
+    seeds: int
+    splits: Splits
+    data_info: dict = field(default_factory=dict)
+
+    thread_name = "sweep"
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.plan: list[PlannedRun] = sweep_plan(self.strategies, self.sizes, self.seeds)
+        self._records: list[SweepRecord] = []
+
+    @property
+    def records(self) -> list[SweepRecord]:
+        """The runs done so far (a copy), in training order."""
+        with self._lock:
+            return list(self._records)
+
+    @property
+    def current_run(self) -> PlannedRun | None:
+        """The run training now (None once the job is done)."""
+        done = len(self.records)
+        return self.plan[done] if not self.done and done < len(self.plan) else None
+
+    def payload(self) -> dict:
+        """The sweep as sweep.json holds it (the CLI writes the same shape)."""
+        config = {"data": self.data_info.get("data", ""), "description": self.data_info.get("description", ""),
+                  "sizes": sorted(set(self.sizes)), "seeds": self.seeds,
+                  "strategies": self.strategies, "n_test": len(self.splits.test), **self.base.to_dict()}
+        return sweep_payload(config, self.records)
+
+    def _add(self, record: SweepRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def _run(self) -> None:
+        run_sweep_on_splits(self.splits, self.base, self.strategies, self.sizes, self.seeds,
+                            on_record=self._add, stop=self._stop)

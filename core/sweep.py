@@ -6,15 +6,19 @@ user's own data instead of a rule of thumb.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import statistics
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from core import estimate
 from core.config import RunConfig
 from core.data import LabeledTexts, Splits, make_splits
-from core.errors import DataError
+from core.errors import DataError, LabError
 from core.training import train
 
 
@@ -30,6 +34,32 @@ class SweepRecord:
     macro_f1: float | None
     train_seconds: float
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One (training size, seed, strategy) of a sweep, in the order the sweep trains them."""
+
+    n_train: int
+    seed: int
+    strategy: str
+
+
+def sweep_plan(strategies: list[str], sizes: list[int], seeds: int) -> list[PlannedRun]:
+    """Every run of a sweep in training order: smallest size first, all strategies on each sample."""
+    return [PlannedRun(size, seed, strategy)
+            for size in sorted(set(sizes)) for seed in range(seeds) for strategy in strategies]
+
+
+def parse_sizes(text: str) -> list[int]:
+    """'100, 300,1000' -> [100, 300, 1000] (sorted, repeats removed); a LabError says what is wrong."""
+    try:
+        sizes = sorted({int(part) for part in text.replace(" ", "").split(",") if part})
+    except ValueError:
+        raise LabError(f"Training sizes must be whole numbers separated by commas, got '{text}'.") from None
+    if not sizes or sizes[0] < 1:
+        raise LabError(f"Give at least one training size above 0, got '{text}'.")
+    return sizes
 
 
 def stratified_subset(data: LabeledTexts, size: int, seed: int) -> LabeledTexts:
@@ -50,23 +80,37 @@ def run_sweep(data: LabeledTexts, base: RunConfig, strategies: list[str], sizes:
               n_test: int = 1000, n_val: int | None = None, on_record: Callable | None = None,
               stop=None) -> list[SweepRecord]:
     """Train every (strategy, size, seed); the test and validation splits are the same for all."""
-    sizes = sorted(set(sizes))
-    pool = make_splits(data, n_train=sizes[-1], n_test=n_test, n_val=n_val, seed=0)
+    pool = make_splits(data, n_train=max(sizes), n_test=n_test, n_val=n_val, seed=0)
+    return run_sweep_on_splits(pool, base, strategies, sizes, seeds, on_record=on_record, stop=stop)
+
+
+def run_sweep_on_splits(pool: Splits, base: RunConfig, strategies: list[str], sizes: list[int], seeds: int,
+                        on_record: Callable | None = None, stop=None) -> list[SweepRecord]:
+    """Like `run_sweep` on splits already made: training samples are drawn from `pool.train`;
+    `pool.val` and `pool.test` stay fixed, so every run is scored on the same texts."""
     records = []
-    for size in sizes:
-        for seed in range(seeds):
-            train_part = stratified_subset(pool.train, size, seed)
-            splits = Splits(train_part, pool.val, pool.test)
-            for strategy in strategies:
-                if stop is not None and stop.is_set():
-                    return records
-                result = train(base.replace(strategy=strategy, seed=seed), splits, stop=stop).result
-                record = SweepRecord(strategy, size, seed, result.status, result.test_accuracy,
-                                     result.macro_f1, result.train_seconds, result.reason)
-                records.append(record)
-                if on_record is not None:
-                    on_record(record)
+    for run in sweep_plan(strategies, sizes, seeds):
+        if stop is not None and stop.is_set():
+            break
+        # Seeded, so all strategies of one (size, seed) train on the same sample.
+        splits = Splits(stratified_subset(pool.train, run.n_train, run.seed), pool.val, pool.test)
+        result = train(base.replace(strategy=run.strategy, seed=run.seed), splits, stop=stop).result
+        record = SweepRecord(run.strategy, run.n_train, run.seed, result.status, result.test_accuracy,
+                             result.macro_f1, result.train_seconds, result.reason)
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
     return records
+
+
+def estimate_sweep_seconds(pool: Splits, base: RunConfig, strategies: list[str], sizes: list[int],
+                           seeds: int) -> float:
+    """Expected wall time of the whole sweep: each strategy and size timed once, times the seeds."""
+    total = 0.0
+    for size in sorted(set(sizes)):
+        splits = Splits(stratified_subset(pool.train, size, seed=0), pool.val, pool.test)
+        total += seeds * sum(estimate.estimate_run_seconds(base.replace(strategy=s), splits) for s in strategies)
+    return total
 
 
 def summarize(records: list[SweepRecord]) -> list[dict]:
@@ -80,10 +124,82 @@ def summarize(records: list[SweepRecord]) -> list[dict]:
             for (s, n), v in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0]))]
 
 
+def best_two(summary: list[dict]) -> list[tuple[dict, dict | None]]:
+    """Per training size (ascending): the summary row with the best mean accuracy and the runner-up
+    (None where only one strategy finished). Ties go to the strategy listed first."""
+    by_size: dict[int, list[dict]] = {}
+    for row in summary:
+        by_size.setdefault(row["n_train"], []).append(row)
+    ranked = [sorted(rows, key=lambda row: -row["mean_accuracy"]) for _, rows in sorted(by_size.items())]
+    return [(rows[0], rows[1] if len(rows) > 1 else None) for rows in ranked]
+
+
 def winners(summary: list[dict]) -> dict[int, str]:
     """The strategy with the best mean accuracy at each training size."""
-    best: dict[int, dict] = {}
-    for row in summary:
-        if row["n_train"] not in best or row["mean_accuracy"] > best[row["n_train"]]["mean_accuracy"]:
-            best[row["n_train"]] = row
-    return {size: row["strategy"] for size, row in sorted(best.items())}
+    return {best["n_train"]: best["strategy"] for best, _ in best_two(summary)}
+
+
+def sweep_payload(config: dict, records: list[SweepRecord]) -> dict:
+    """What sweep.json holds: the settings, every run, the summary and the winner per size."""
+    summary = summarize(records)
+    return {"config": config, "records": [dataclasses.asdict(r) for r in records], "summary": summary,
+            "winners": winners(summary)}
+
+
+def records_csv(records: list[SweepRecord]) -> str:
+    """One CSV row per run, failed and cancelled ones included with their reason."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[field.name for field in dataclasses.fields(SweepRecord)])
+    writer.writeheader()
+    writer.writerows(dataclasses.asdict(r) for r in records)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- in words
+# `name` turns a strategy id into what the reader sees (a title, or markdown in bold).
+
+
+def _score(row: dict) -> str:
+    return f"{row['mean_accuracy']:.3f} ± {row['std_accuracy']:.3f}"
+
+
+def winner_sentence(best: dict, runner_up: dict | None, name: Callable[[str], str] = str) -> str:
+    """Who won at one training size and by how much; a gap inside the seeds' spread is called a tie."""
+    opening = f"With {best['n_train']:,} training examples, {name(best['strategy'])} "
+    if runner_up is None:
+        return opening + f"was the only strategy that finished: {_score(best)}."
+    margin = best["mean_accuracy"] - runner_up["mean_accuracy"]
+    sentence = (opening + f"won with {_score(best)}, {margin:.3f} ahead of {name(runner_up['strategy'])} "
+                f"({_score(runner_up)}).")
+    if margin <= max(best["std_accuracy"], runner_up["std_accuracy"]):
+        sentence += " The gap is within the spread between seeds: treat it as a tie."
+    return sentence
+
+
+def sweep_advice(summary: list[dict], name: Callable[[str], str] = str) -> str:
+    """The winners in one sentence, sizes with the same winner grouped:
+    'On your data, with 100 training examples, frozen won (0.710 ± 0.020); from 300 training examples on, ...'."""
+    segments: list[list[dict]] = []  # consecutive sizes won by the same strategy
+    for best, _ in best_two(summary):
+        if segments and segments[-1][-1]["strategy"] == best["strategy"]:
+            segments[-1].append(best)
+        else:
+            segments.append([best])
+    parts = [f"{_size_span(rows, len(segments), i == len(segments) - 1)}, {name(rows[0]['strategy'])} won "
+             f"({_scores(rows)})" for i, rows in enumerate(segments)]
+    return f"On your data, {'; '.join(parts)}." if parts else ""
+
+
+def _size_span(rows: list[dict], n_segments: int, last: bool) -> str:
+    first, end = rows[0]["n_train"], rows[-1]["n_train"]
+    if len(rows) == 1:
+        return f"with {first:,} training examples"
+    if n_segments == 1:
+        return f"at every size tried ({first:,} to {end:,} training examples)"
+    return f"from {first:,} training examples on" if last else f"from {first:,} to {end:,} training examples"
+
+
+def _scores(rows: list[dict]) -> str:
+    if len(rows) == 1:
+        return _score(rows[0])
+    return ", ".join(f"{_score(row)} at {row['n_train']:,}" for row in rows)

@@ -2,7 +2,8 @@
 
 Starts the app on a free port (runs saved in a temporary folder), walks through a short
 comparison on Rotten Tomatoes (300 training sentences; full fine-tuning, frozen encoder and
-TF-IDF, 2 epochs; a few minutes on a laptop CPU) and writes docs/screenshots/*.png.
+TF-IDF, 2 epochs; a few minutes on a laptop CPU), a small data-size sweep (frozen encoder and
+TF-IDF at 50, 100 and 200 sentences, 2 seeds; about a minute) and writes docs/screenshots/*.png.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.live_app import browser_page, go_to, set_number, settle, start_training, streamlit_server  # noqa: E402
+from tests.live_app import (browser_page, go_to, set_number, settle, start_sweep, start_training,  # noqa: E402
+                            streamlit_server)
 
 OUT = ROOT / "docs" / "screenshots"
 WIDTH, HEIGHT, MAX_HEIGHT = 1400, 900, 3200
@@ -43,10 +45,7 @@ def walk_through(page, url: str) -> None:
     go_to(page, "Data", "of training texts are longer than")
     settle(page)
     shoot(page, "2-data")
-    set_number(page, "Training examples", 300)
-    set_number(page, "Test examples", 300)
-    page.get_by_role("button", name="Use this data for training").click()
-    page.get_by_text("In use for training").wait_for()
+    use_300_reviews(page)
     start_training(page, {"Full fine-tuning", "Frozen encoder (last layer only)", "TF-IDF + logistic regression"},
                    epochs=2)
     page.get_by_text("Validation accuracy per epoch").first.wait_for(timeout=300_000)
@@ -57,11 +56,31 @@ def walk_through(page, url: str) -> None:
     settle(page)
     shoot(page, "4-train-finished")
     for title, last_element, name in (("Results", "Comparison figure (PNG, 300 DPI)", "5-results"),
-                                      ("Playground", "Predicted label and confidence per model", "6-playground"),
-                                      ("Guide", "One run per strategy is one sample", "7-guide")):
+                                      ("Playground", "Predicted label and confidence per model", "6-playground")):
         go_to(page, title, last_element)
         settle(page)
         shoot(page, name)
+    sweep_step(page)  # before the Guide, so the Guide shows the advice computed from it
+    go_to(page, "Guide", "One run per strategy is one sample")
+    settle(page)
+    shoot(page, "7-guide")
+
+
+def use_300_reviews(page) -> None:
+    """Data page (open, Rotten Tomatoes): 300 training and 300 test sentences, used for training."""
+    set_number(page, "Training examples", 300)
+    set_number(page, "Test examples", 300)
+    page.get_by_role("button", name="Use this data for training").click()
+    page.get_by_text("In use for training").wait_for()
+
+
+def sweep_step(page) -> None:
+    """A small data-size sweep on the data in use, shot once it finished."""
+    start_sweep(page, {"Frozen encoder (last layer only)", "TF-IDF + logistic regression"}, "50, 100, 200", seeds=2)
+    page.get_by_text("Last sweep: finished").wait_for(timeout=600_000)
+    page.get_by_role("button", name="Every run (CSV)").wait_for(timeout=60_000)
+    settle(page)
+    shoot(page, "8-sweep")
 
 
 def main() -> None:

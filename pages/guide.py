@@ -5,8 +5,9 @@ import streamlit as st
 
 from core.progress import format_seconds
 from core.strategies import STRATEGIES
+from core.sweep import summarize, sweep_advice
 from ui.runs import runs_by_name
-from ui.state import DATA_PAGE, current_dataset
+from ui.state import DATA_PAGE, SWEEP_PAGE, current_dataset, current_sweep
 
 # (situation, strategy id, why): rules of thumb, to be checked against the measured column.
 ADVICE = [
@@ -46,6 +47,25 @@ def best_runs(runs: dict) -> dict:
     return best
 
 
+def title_of(strategy: str) -> str:
+    """A strategy's title, in bold (its id when the registry does not know it)."""
+    return f"**{STRATEGIES[strategy].title if strategy in STRATEGIES else strategy}**"
+
+
+def show_sweep_advice() -> None:
+    """What this session's finished data-size sweep measured, or where to run one."""
+    sweep = current_sweep()
+    summary = summarize(sweep.records) if sweep is not None and sweep.status == "finished" else []
+    if not summary:
+        st.caption("The size rows below are rules of thumb. A data-size sweep measures them on your data.")
+        st.page_link(SWEEP_PAGE, label="Run a data-size sweep", icon=":material/stacked_line_chart:")
+        return
+    st.info(sweep_advice(summary, title_of), icon=":material/insights:")
+    st.caption(f"Measured by your data-size sweep on {sweep.data_info.get('description', 'your data')}: "
+               f"mean ± std of test accuracy over {sweep.seeds} seeds per size, all on the same test split.")
+    st.page_link(SWEEP_PAGE, label="See the sweep", icon=":material/stacked_line_chart:")
+
+
 def score(run) -> str:
     """'accuracy 0.712 in 18 s'."""
     return f"accuracy {run.result.test_accuracy:.3f} in {format_seconds(run.result.train_seconds)}"
@@ -61,6 +81,7 @@ else:
     row = ADVICE[size_row(dataset.info["n_train"])]
     st.success(f"Your training set has {dataset.info['n_train']:,} texts, so the row “{row[0]}” applies: "
                f"start with **{STRATEGIES[row[1]].title}**.")
+show_sweep_advice()
 
 table = pd.DataFrame([{"Situation": situation, "Use": STRATEGIES[strategy].title, "Why": why,
                        "On your data": score(mine[strategy]) if strategy in mine else "not measured yet"}
@@ -70,6 +91,6 @@ st.table(table, hide_index=True, border="horizontal")
 if mine:
     st.subheader("What you measured")
     st.markdown("\n".join(f"- On {run.data_info.get('description', 'your data')}, "
-                          f"**{STRATEGIES[s].title if s in STRATEGIES else s}** reached {score(run)}."
+                          f"{title_of(s)} reached {score(run)}."
                           for s, run in mine.items()))
     st.caption("One run per strategy is one sample: differences of a point or two can flip with another seed.")

@@ -5,46 +5,17 @@ import streamlit as st
 from core import estimate
 from core.charts import loss_figure, val_accuracy_figure
 from core.config import RunConfig
-from core.errors import ConfigError, LabError
 from core.progress import RunProgress, format_seconds, progress_of
-from core.strategies import DEFAULT_STRATEGIES, STRATEGIES
 from ui.hyperparams import hyperparameter_inputs, model_input
-from ui.state import RESULTS_PAGE, current_job, kept, require_dataset, start_job
-
-ESTIMATES_KEY = "estimates"  # (configs, splits id) -> seconds per run; timing the machine takes seconds
-
-
-def strategy_picker() -> list[str]:
-    """Every registered strategy, the four classic ones chosen by default, each explained in one line."""
-    chosen = st.multiselect("Strategies to compare", list(STRATEGIES),
-                            format_func=lambda strategy_id: STRATEGIES[strategy_id].title,
-                            **kept("train_strategies", list(DEFAULT_STRATEGIES)))
-    st.markdown("\n".join(f"- {'**' + s.title + '**' if s.id in chosen else s.title}: {s.summary}"
-                          for s in STRATEGIES.values()))
-    return chosen
-
-
-def build_configs(strategies: list[str], model: str, values: dict) -> list[RunConfig]:
-    """One RunConfig per strategy; an invalid value is explained in place and nothing is returned."""
-    try:
-        return [RunConfig(strategy=strategy, model=model, **values) for strategy in strategies]
-    except ConfigError as exc:
-        st.error(str(exc))
-        return []
+from ui.setup import build_configs, estimate_once, strategy_list, strategy_picker
+from ui.state import RESULTS_PAGE, current_job, require_dataset, start_job
 
 
 def show_estimate(configs: list[RunConfig], splits) -> None:
     """Measured time per run and in total, before anything is launched."""
-    memo = st.session_state.setdefault(ESTIMATES_KEY, {})
-    key = (tuple(configs), id(splits))
-    if key not in memo:
-        try:
-            with st.spinner("Timing a few training steps on this machine (once per encoder)..."):
-                memo[key] = estimate.estimate_queue_seconds(configs, splits)
-        except LabError as exc:
-            st.warning(f"No time estimate: {exc}")
-            return
-    seconds = memo[key]
+    seconds = estimate_once((tuple(configs), id(splits)), lambda: estimate.estimate_queue_seconds(configs, splits))
+    if seconds is None:
+        return
     parts = ", ".join(f"{config.strategy} {format_seconds(s)}" for config, s in zip(configs, seconds))
     st.markdown(f"**Estimated time: about {format_seconds(sum(seconds))}** ({parts}), measured on this "
                 "machine. Early stopping can make it shorter.")
@@ -121,7 +92,8 @@ if job is not None:
     st.subheader("Set up a new comparison")
 
 st.caption(f"Data: {dataset.description}")
-strategies = strategy_picker()
+strategies = strategy_picker("train_strategies", "Strategies to compare")
+strategy_list(strategies)
 model = model_input()
 values = hyperparameter_inputs(strategies)
 configs = build_configs(strategies, model, values) if strategies else []

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-NAV = '[data-testid="stSidebarNav"] a'
+NAV_MENU = '[data-testid="stSidebarNav"]'
 DEFAULT_TITLES = ("Full fine-tuning", "Frozen encoder (last layer only)", "From scratch", "TF-IDF + logistic regression")
 
 
@@ -80,7 +80,8 @@ def browser_page(width: int = 1400, height: int = 900):
 
 def go_to(page, title: str, wait_for: str, timeout: float = 60_000) -> None:
     """Open a page through the sidebar menu (a URL change would start a new session) and wait for a text."""
-    page.locator(NAV, has_text=title).click()
+    # Exact: "Data" must not also match "Data-size sweep".
+    page.locator(NAV_MENU).get_by_role("link", name=title, exact=True).click()
     page.get_by_text(wait_for).first.wait_for(timeout=timeout)
 
 
@@ -96,8 +97,8 @@ def settle(page, timeout: float = 60_000) -> None:
         quiet_checks = quiet_checks + 1 if page.locator(busy).count() == 0 else 0
 
 
-def set_number(page, label: str, value: int) -> None:
-    """Type into a number input and commit it (Streamlit reads it on Enter)."""
+def set_number(page, label: str, value: int | str) -> None:
+    """Type into a number (or text) input and commit it (Streamlit reads it on Enter)."""
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
     field.press("Enter")
@@ -115,14 +116,29 @@ def choose_synthetic_data(page, n_reviews: int = 300) -> None:
     page.get_by_text("In use for training").wait_for()
 
 
-def start_training(page, strategies: set[str], epochs: int) -> None:
-    """Train page: keep only `strategies` (titles as shown), set the epochs, start."""
-    go_to(page, "Train", "Strategies to compare")
+def keep_strategies(page, strategies: set[str]) -> None:
+    """Remove every default strategy not in `strategies` (titles as shown) from the page's multiselect."""
     for title in DEFAULT_TITLES:
         if title not in strategies:
             page.get_by_role("button", name=f"Remove {title}").click()
             settle(page)
+
+
+def start_training(page, strategies: set[str], epochs: int) -> None:
+    """Train page: keep only `strategies` (titles as shown), set the epochs, start."""
+    go_to(page, "Train", "Strategies to compare")
+    keep_strategies(page, strategies)
     set_number(page, "Epochs", epochs)
     # Timing the machine for the estimate takes seconds; a click now would interrupt it.
     page.get_by_text("Estimated time").wait_for(timeout=120_000)
     page.get_by_role("button", name="Start training").click()
+
+
+def start_sweep(page, strategies: set[str], sizes: str, seeds: int) -> None:
+    """Data-size sweep page: keep only `strategies`, type the sizes ("50, 100") and seeds, start."""
+    go_to(page, "Data-size sweep", "Training sizes")
+    keep_strategies(page, strategies)
+    set_number(page, "Training sizes (comma-separated)", sizes)
+    set_number(page, "Seeds per size", seeds)
+    page.get_by_text("estimated time").wait_for(timeout=120_000)  # a click while timing would interrupt it
+    page.get_by_role("button", name="Start sweep").click()

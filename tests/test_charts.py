@@ -6,8 +6,8 @@ import pytest
 
 from core import events as ev
 from core.charts import (accuracy_figure, class_balance_figure, confidence_figure, confusion_figure,
-                         learning_curves_figure, loss_figure, strategy_color, time_figure, token_length_figure,
-                         truncated_percent, val_accuracy_figure)
+                         learning_curves_figure, loss_figure, strategy_color, sweep_chart, time_figure,
+                         token_length_figure, truncated_percent, val_accuracy_figure)
 from core.jobs import JobEvent
 from core.progress import fold_progress, format_seconds
 from core.results import RunResult
@@ -84,6 +84,27 @@ def test_strategy_colors_are_stable_and_distinct_for_the_classic_four():
     colors = [strategy_color(s) for s in ("full", "frozen", "scratch", "tfidf")]
     assert len(set(colors)) == 4
     assert strategy_color("some_new_strategy") == strategy_color("some_new_strategy")
+
+
+
+def sweep_row(strategy, n_train, mean, std, runs=3):
+    return {"strategy": strategy, "n_train": n_train, "mean_accuracy": mean, "std_accuracy": std, "runs": runs}
+
+
+def test_sweep_chart_draws_a_mean_line_in_a_one_std_band_per_strategy_on_a_log_axis():
+    summary = [sweep_row("frozen", 100, 0.70, 0.02), sweep_row("full", 100, 0.60, 0.05),
+               sweep_row("frozen", 1000, 0.75, 0.01), sweep_row("full", 1000, 0.85, 0.01, runs=2)]
+    fig = sweep_chart(summary)
+    assert len(fig.data) == 2 * 3  # upper edge, lower edge filled up to it, mean line
+    upper, lower, line = fig.data[:3]
+    assert list(line.x) == [100, 1000] and list(line.y) == [0.70, 0.75]
+    assert list(upper.y) == pytest.approx([0.72, 0.76]) and list(lower.y) == pytest.approx([0.68, 0.74])
+    assert lower.fill == "tonexty" and lower.fillcolor.startswith("rgba(") and upper.fill is None
+    assert line.line.color == strategy_color("frozen") and line.mode == "lines+markers"
+    assert not upper.showlegend and not lower.showlegend and upper.legendgroup == lower.legendgroup == "frozen"
+    assert fig.data[5].name == "full" and fig.data[5].customdata[1][1] == 2  # std and runs, for the hover
+    assert "runs" in line.hovertemplate
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.ticktext) == ["100", "1,000"]
 
 
 def job_events(*pairs):

@@ -1,12 +1,16 @@
-"""Background jobs: events flow out, cancel works, one failure does not stop the queue."""
+"""Background jobs: events flow out, cancel works, one failure does not stop the queue or the sweep."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from core import events as ev
 from core.config import RunConfig
-from core.jobs import Job
+from core.jobs import Job, SweepJob
+from core.results import RunResult
+from core.sweep import PlannedRun
+from core.training import TrainOutcome
 
 
 def wait(job, seconds=60):
@@ -56,3 +60,59 @@ def test_events_since_is_incremental(tiny_splits, tmp_path):
     everything = job.events_since(0)
     assert job.events_since(len(everything)) == []
     assert job.events_since(1) == everything[1:]
+
+
+# ---------------------------------------------------------------- data-size sweep
+
+
+def test_sweep_job_records_every_run_and_summarises_them(tiny_splits):
+    sweep = SweepJob(RunConfig(strategy="tfidf"), ["tfidf"], [20, 10], 2, tiny_splits, {"data": "toy"}).start()
+    wait(sweep)
+    assert sweep.status == "finished" and sweep.current_run is None
+    assert [(r.n_train, r.seed) for r in sweep.records] == [(10, 0), (10, 1), (20, 0), (20, 1)]
+    payload = sweep.payload()
+    assert payload["config"]["sizes"] == [10, 20] and payload["config"]["n_test"] == len(tiny_splits.test)
+    assert [row["runs"] for row in payload["summary"]] == [2, 2]
+    assert payload["winners"] == {10: "tfidf", 20: "tfidf"}
+
+
+def test_sweep_job_shows_records_as_they_arrive_and_cancel_stops_it(tiny_splits, monkeypatch):
+    released, calls = threading.Semaphore(0), []
+
+    def paced_train(config, splits, on_event=None, stop=None):  # one run per release, or until Cancel
+        calls.append(config.strategy)
+        while not released.acquire(timeout=0.05):
+            if stop.is_set():
+                return TrainOutcome(RunResult(config.strategy, status="cancelled", reason="Cancelled by the user."))
+        return TrainOutcome(RunResult(config.strategy, test_accuracy=0.75, macro_f1=0.74))
+
+    monkeypatch.setattr("core.sweep.train", paced_train)
+    sweep = SweepJob(RunConfig(), ["full", "tfidf"], [10, 20], 2, tiny_splits).start()
+    assert sweep.records == [] and sweep.current_run == PlannedRun(10, 0, "full")
+    released.release()
+    deadline = time.time() + 10
+    while len(sweep.records) < 1 and time.time() < deadline:
+        time.sleep(0.02)
+    assert [r.status for r in sweep.records] == ["finished"] and sweep.current_run == PlannedRun(10, 0, "tfidf")
+    sweep.cancel()
+    wait(sweep)
+    assert sweep.status == "cancelled"
+    assert [r.status for r in sweep.records] == ["finished", "cancelled"]
+    assert len(calls) == 2  # the 6 remaining runs never started
+
+
+def test_a_failing_strategy_is_recorded_with_its_reason_while_the_others_go_on(tiny_splits):
+    sweep = SweepJob(RunConfig(model="no-such-model"), ["frozen", "tfidf"], [10, 20], 1, tiny_splits).start()
+    wait(sweep)
+    assert sweep.status == "finished"
+    statuses = {(r.strategy, r.n_train): r.status for r in sweep.records}
+    assert statuses == {("frozen", 10): "failed", ("tfidf", 10): "finished",
+                        ("frozen", 20): "failed", ("tfidf", 20): "finished"}
+    assert all("no-such-model" in r.reason for r in sweep.records if r.strategy == "frozen")
+    assert [row["strategy"] for row in sweep.payload()["summary"]] == ["tfidf", "tfidf"]
+
+
+def test_a_crashing_sweep_fails_with_the_reason(tiny_splits):
+    sweep = SweepJob(RunConfig(strategy="tfidf"), ["tfidf"], [10_000], 1, tiny_splits).start()
+    wait(sweep)
+    assert sweep.status == "failed" and "training size of 10000 is impossible" in sweep.error

@@ -3,6 +3,7 @@ results. Training is real but tiny (TF-IDF on toy sentences) or patched where it
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -12,12 +13,14 @@ from streamlit.testing.v1 import AppTest
 from core import store
 from core.config import RunConfig
 from core.data import Splits
+from core.jobs import SweepJob
 from core.results import RunResult
 from core.training import TrainOutcome, train
 from ui.state import Dataset
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ("pages/data.py", "pages/train.py", "pages/results.py", "pages/playground.py", "pages/guide.py")
+PAGES = ("pages/data.py", "pages/train.py", "pages/results.py", "pages/sweep.py", "pages/playground.py",
+         "pages/guide.py")
 ESTIMATE_SECONDS = 42.0
 
 
@@ -27,6 +30,7 @@ def isolated_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "DEFAULT_RUNS_ROOT", tmp_path / "runs")
     monkeypatch.setattr("core.estimate.estimate_queue_seconds",
                         lambda configs, splits: [ESTIMATE_SECONDS] * len(configs))
+    monkeypatch.setattr("core.estimate.estimate_run_seconds", lambda config, splits: ESTIMATE_SECONDS)
     return tmp_path / "runs"
 
 
@@ -112,6 +116,7 @@ def test_home_explains_the_strategies_and_where_to_start():
 @pytest.mark.parametrize("page, guidance", [
     ("pages/train.py", "Choose data on the Data page first"),
     ("pages/results.py", "No finished runs yet"),
+    ("pages/sweep.py", "Choose data on the Data page first"),
     ("pages/playground.py", "No trained model yet"),
     ("pages/guide.py", "rules of thumb"),
 ])
@@ -231,6 +236,105 @@ def test_two_sessions_training_at_once_see_only_their_own_runs(tiny_splits):
         picker = at.multiselect(key="saved_runs_picked")
         assert picker.value == [] and len(picker.options) == 1  # the other session's run, not picked
         assert f"session {other}" in picker.options[0]
+
+
+# ---------------------------------------------------------------- data-size sweep
+
+# Made-up accuracies: frozen wins with 10 training texts, full fine-tuning from 20 on.
+SWEEP_ACCURACY = {("frozen", 10): 0.70, ("full", 10): 0.60, ("frozen", 20): 0.72, ("full", 20): 0.80,
+                  ("frozen", 40): 0.74, ("full", 40): 0.85}
+
+
+def finished_sweep(splits: Splits, monkeypatch) -> SweepJob:
+    """Full vs frozen at 10, 20 and 40 texts, 2 seeds, finished in an instant (training patched)."""
+    def fake_train(config, splits, on_event=None, stop=None):
+        accuracy = SWEEP_ACCURACY[(config.strategy, len(splits.train))] + 0.01 * config.seed
+        return TrainOutcome(RunResult(config.strategy, test_accuracy=accuracy, macro_f1=accuracy, train_seconds=1.0))
+
+    monkeypatch.setattr("core.sweep.train", fake_train)
+    sweep = SweepJob(RunConfig(), ["full", "frozen"], [10, 20, 40], 2, splits, {"description": "Toy reviews"})
+    sweep.start().join(10)
+    assert sweep.status == "finished"
+    return sweep
+
+
+def test_sweep_page_leaves_out_sizes_the_training_split_cannot_hold_and_estimates_the_rest(tiny_splits):
+    at = open_page("pages/sweep.py", dataset=dataset(tiny_splits))
+    assert at.multiselect(key="sweep_strategies").value == ["full", "frozen", "scratch", "tfidf"]
+    assert at.text_input(key="sweep_sizes").value == "100, 300, 1000"
+    assert at.number_input(key="sweep_seeds").value == 3
+    assert at.number_input(key="hp_epochs").value == RunConfig().epochs  # the Train page's settings
+    assert at.warning[0].value.startswith("Left out 100, 300, 1,000: the training split chosen on the Data page "
+                                          "has 40 texts.")
+    assert at.button(key="start_sweep").disabled
+    at.text_input(key="sweep_sizes").set_value("10, 20, 100").run()
+    assert not at.button(key="start_sweep").disabled
+    plan = "**24 runs** (4 strategies × 2 sizes × 3 seeds), **estimated time: about 16 min 48 s**"  # 24 x 42 s
+    assert any(plan in m for m in texts_of(at.markdown))
+    at.text_input(key="sweep_sizes").set_value("10, many").run()
+    assert "whole numbers separated by commas" in at.error[0].value and at.button(key="start_sweep").disabled
+
+
+def test_a_sweep_started_on_the_page_trains_in_the_background(tiny_splits):
+    at = open_page("pages/sweep.py", dataset=dataset(tiny_splits))
+    at.multiselect(key="sweep_strategies").set_value(["tfidf"])
+    at.text_input(key="sweep_sizes").set_value("10, 20")
+    at.number_input(key="sweep_seeds").set_value(2).run()
+    at.button(key="start_sweep").click().run()
+    at.session_state["sweep"].join(60)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "Last sweep: finished"
+    table = at.dataframe[0].value
+    assert list(table["Training size"]) == [10, 20] and list(table["Runs"]) == [2, 2]
+
+
+def test_a_running_sweep_shows_run_k_of_n_and_can_be_cancelled(tiny_splits, monkeypatch):
+    started = threading.Event()
+
+    def slow_train(config, splits, on_event=None, stop=None):  # waits for Cancel like a long run
+        started.set()
+        stop.wait(30)
+        return TrainOutcome(RunResult(config.strategy, status="cancelled", reason="Cancelled by the user."))
+
+    monkeypatch.setattr("core.sweep.train", slow_train)
+    at = open_page("pages/sweep.py", dataset=dataset(tiny_splits))
+    at.multiselect(key="sweep_strategies").set_value(["frozen", "tfidf"])
+    at.text_input(key="sweep_sizes").set_value("10, 20").run()
+    at.button(key="start_sweep").click().run()
+    assert started.wait(10)
+    assert at.get("progress")[0].proto.text == "Run 1 of 12: frozen, 10 examples, seed 1 of 3"
+    assert at.button(key="start_sweep").disabled
+    at.button(key="cancel_sweep").click().run()
+    at.session_state["sweep"].join(10)
+    at.run()
+    assert at.subheader[0].value == "Last sweep: cancelled"
+    assert not at.button(key="start_sweep").disabled
+
+
+def test_a_finished_sweep_shows_chart_table_winners_and_downloads(tiny_splits, monkeypatch):
+    at = open_page("pages/sweep.py", dataset=dataset(tiny_splits), sweep=finished_sweep(tiny_splits, monkeypatch))
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["Strategy", "Training size", "Test accuracy (mean ± std)", "Runs",
+                                   "Best at this size"]
+    assert table.iloc[0].tolist() == ["frozen", 10, "0.705 ± 0.007", 2, True]
+    assert table.iloc[1].tolist() == ["full", 10, "0.605 ± 0.007", 2, False]
+    sentences = " ".join(texts_of(at.markdown))
+    assert "With 10 training examples, **frozen** won with 0.705 ± 0.007, 0.100 ahead of **full**" in sentences
+    assert "With 40 training examples, **full** won with 0.855 ± 0.007" in sentences
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert chart["layout"]["xaxis"]["type"] == "log"
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert labels == ["Sweep (JSON)", "Every run (CSV)"]
+
+
+def test_guide_turns_a_finished_sweep_into_advice(tiny_splits, monkeypatch):
+    at = open_page("pages/guide.py", dataset=dataset(tiny_splits), sweep=finished_sweep(tiny_splits, monkeypatch))
+    assert texts_of(at.info) == [
+        "On your data, with 10 training examples, **Frozen encoder (last layer only)** won (0.705 ± 0.007); "
+        "from 20 training examples on, **Full fine-tuning** won (0.805 ± 0.007 at 20, 0.855 ± 0.007 at 40)."]
+    assert any("over 2 seeds per size" in caption for caption in texts_of(at.caption))
+    assert at.table, "the rules of thumb stay next to the measured advice"
 
 
 # ---------------------------------------------------------------- results, playground, guide

@@ -15,17 +15,19 @@ import streamlit as st
 from core import store
 from core.config import RunConfig
 from core.data import Splits
-from core.jobs import Job
+from core.jobs import Job, SweepJob
 
 HOME_PAGE = "pages/home.py"
 DATA_PAGE = "pages/data.py"
 TRAIN_PAGE = "pages/train.py"
 RESULTS_PAGE = "pages/results.py"
+SWEEP_PAGE = "pages/sweep.py"
 PLAYGROUND_PAGE = "pages/playground.py"
 GUIDE_PAGE = "pages/guide.py"
 
 DATASET_KEY = "dataset"
 JOB_KEY = "job"
+SWEEP_KEY = "sweep"
 SESSION_ID_KEY = "session_id"
 KEPT_PREFIX = "kept_"  # see kept()
 
@@ -63,6 +65,18 @@ def start_job(configs: list[RunConfig], dataset: Dataset) -> Job:
     job = Job(configs, dataset.splits, session_runs_root(), dataset.info).start()
     st.session_state[JOB_KEY] = job
     return job
+
+
+def current_sweep() -> SweepJob | None:
+    """This session's latest data-size sweep (running or done), or None."""
+    return st.session_state.get(SWEEP_KEY)
+
+
+def start_sweep(base: RunConfig, strategies: list[str], sizes: list[int], seeds: int, dataset: Dataset) -> SweepJob:
+    """Start a sweep on `dataset` in a background thread: samples of its training split, its test split fixed."""
+    sweep = SweepJob(base, strategies, sizes, seeds, dataset.splits, dataset.info).start()
+    st.session_state[SWEEP_KEY] = sweep
+    return sweep
 
 
 def session_id() -> str:
