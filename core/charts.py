@@ -185,10 +185,13 @@ def sweep_chart(summary: list[dict]) -> go.Figure:
         fig.add_scatter(x=sizes, y=mean, mode="lines+markers", name=strategy, legendgroup=strategy,
                         line=dict(color=color), marker=dict(size=8),
                         customdata=[[s, row["runs"]] for s, row in zip(std, rows)],
-                        hovertemplate=f"<b>{strategy}</b><br>%{{x:,}} training examples<br>"
-                                      "accuracy %{y:.3f} ± %{customdata[0]:.3f}<br>%{customdata[1]} runs<extra></extra>")
+                        hovertemplate=f"<b>{strategy}</b><br>%{{x:,}} training examples<br>accuracy "
+                                      "%{y:.3f} ± %{customdata[0]:.3f}<br>%{customdata[1]} runs<extra></extra>")
     sizes = sorted({row["n_train"] for row in summary})
     fig.update_xaxes(type="log", tickvals=sizes, ticktext=[f"{size:,}" for size in sizes])
-    fig.update_yaxes(tickformat=".0%")
+    # Padded, so the first points of a live sweep do not stretch a 1-point gap over the whole height.
+    low = min((row["mean_accuracy"] - row["std_accuracy"] for row in summary), default=0.5)
+    high = max((row["mean_accuracy"] + row["std_accuracy"] for row in summary), default=0.5)
+    fig.update_yaxes(tickformat=".0%", range=[max(0.0, low - 0.05), min(1.02, high + 0.05)])
     return _layout(fig, "Test accuracy vs training size (mean over seeds, band: ±1 std)",
                    "training examples (log scale)", "held-out test accuracy", height=400)

@@ -10,7 +10,6 @@ from pathlib import Path
 from core import events as ev
 from core.config import RunConfig
 from core.errors import LabError
-from core.models import DEFAULT_MODEL
 from core.strategies import DEFAULT_STRATEGIES, get_strategy
 
 DEFAULTS = RunConfig()

@@ -163,31 +163,47 @@ def _score(row: dict) -> str:
     return f"{row['mean_accuracy']:.3f} ± {row['std_accuracy']:.3f}"
 
 
-def winner_sentence(best: dict, runner_up: dict | None, name: Callable[[str], str] = str) -> str:
-    """Who won at one training size and by how much; a gap inside the seeds' spread is called a tie."""
-    opening = f"With {best['n_train']:,} training examples, {name(best['strategy'])} "
+def is_tie(best: dict, runner_up: dict | None) -> bool:
+    """True when the winner's lead is no larger than the spread between seeds (one std of either)."""
     if runner_up is None:
-        return opening + f"was the only strategy that finished: {_score(best)}."
+        return False
+    return best["mean_accuracy"] - runner_up["mean_accuracy"] <= max(best["std_accuracy"], runner_up["std_accuracy"])
+
+
+def winner_sentence(best: dict, runner_up: dict | None, name: Callable[[str], str] = str) -> str:
+    """Who won at one training size and by how much; a lead inside the seeds' spread is called a tie."""
+    opening = f"With {best['n_train']:,} training examples, {name(best['strategy'])}"
+    if runner_up is None:
+        return f"{opening} was the only strategy that finished: {_score(best)}."
     margin = best["mean_accuracy"] - runner_up["mean_accuracy"]
-    sentence = (opening + f"won with {_score(best)}, {margin:.3f} ahead of {name(runner_up['strategy'])} "
-                f"({_score(runner_up)}).")
-    if margin <= max(best["std_accuracy"], runner_up["std_accuracy"]):
-        sentence += " The gap is within the spread between seeds: treat it as a tie."
-    return sentence
+    if is_tie(best, runner_up):
+        return (f"{opening} and {name(runner_up['strategy'])} are tied: {_score(best)} against {_score(runner_up)}, "
+                f"a gap of {margin:.3f}, within the spread between seeds.")
+    return (f"{opening} won with {_score(best)}, {margin:.3f} ahead of {name(runner_up['strategy'])} "
+            f"({_score(runner_up)}).")
 
 
 def sweep_advice(summary: list[dict], name: Callable[[str], str] = str) -> str:
-    """The winners in one sentence, sizes with the same winner grouped:
+    """The winners in one sentence, sizes with the same winner grouped, ties said after:
     'On your data, with 100 training examples, frozen won (0.710 ± 0.020); from 300 training examples on, ...'."""
+    ranked = best_two(summary)
     segments: list[list[dict]] = []  # consecutive sizes won by the same strategy
-    for best, _ in best_two(summary):
+    for best, _ in ranked:
         if segments and segments[-1][-1]["strategy"] == best["strategy"]:
             segments[-1].append(best)
         else:
             segments.append([best])
     parts = [f"{_size_span(rows, len(segments), i == len(segments) - 1)}, {name(rows[0]['strategy'])} won "
              f"({_scores(rows)})" for i, rows in enumerate(segments)]
-    return f"On your data, {'; '.join(parts)}." if parts else ""
+    ties = [best["n_train"] for best, runner_up in ranked if is_tie(best, runner_up)]
+    tie_note = (f" With {_and_list(ties)} training examples the lead is within the spread between seeds: "
+                "a tie, not a win." if ties else "")
+    return f"On your data, {'; '.join(parts)}.{tie_note}" if parts else ""
+
+
+def _and_list(sizes: list[int]) -> str:
+    words = [f"{size:,}" for size in sizes]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _size_span(rows: list[dict], n_segments: int, last: bool) -> str:

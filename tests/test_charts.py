@@ -105,6 +105,13 @@ def test_sweep_chart_draws_a_mean_line_in_a_one_std_band_per_strategy_on_a_log_a
     assert fig.data[5].name == "full" and fig.data[5].customdata[1][1] == 2  # std and runs, for the hover
     assert "runs" in line.hovertemplate
     assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.ticktext) == ["100", "1,000"]
+    assert fig.layout.yaxis.range == pytest.approx((0.50, 0.91))  # lowest band edge - 5 points, highest + 5
+
+
+def test_sweep_chart_keeps_a_readable_accuracy_range_for_its_first_points():
+    fig = sweep_chart([sweep_row("tfidf", 50, 0.52, 0.0, runs=1), sweep_row("frozen", 50, 0.54, 0.0, runs=1)])
+    low, high = fig.layout.yaxis.range
+    assert high - low >= 0.1
 
 
 def job_events(*pairs):

@@ -316,7 +316,7 @@ def test_a_finished_sweep_shows_chart_table_winners_and_downloads(tiny_splits, m
     at = open_page("pages/sweep.py", dataset=dataset(tiny_splits), sweep=finished_sweep(tiny_splits, monkeypatch))
     table = at.dataframe[0].value
     assert list(table.columns) == ["Strategy", "Training size", "Test accuracy (mean ± std)", "Runs",
-                                   "Best at this size"]
+                                   "Highest mean at this size"]
     assert table.iloc[0].tolist() == ["frozen", 10, "0.705 ± 0.007", 2, True]
     assert table.iloc[1].tolist() == ["full", 10, "0.605 ± 0.007", 2, False]
     sentences = " ".join(texts_of(at.markdown))

@@ -1,0 +1,163 @@
+"""Data-size sweep: every chosen strategy trained on growing samples of the training split, several
+seeds each, all scored on the same test split. Shows where the winner changes with more data."""
+
+import json
+from collections import Counter
+
+import pandas as pd
+import streamlit as st
+
+from core.charts import sweep_chart
+from core.errors import LabError
+from core.progress import format_seconds
+from core.sweep import best_two, estimate_sweep_seconds, parse_sizes, records_csv, summarize, winner_sentence
+from ui.hyperparams import hyperparameter_inputs, model_input
+from ui.setup import build_configs, estimate_once, strategy_picker
+from ui.state import DATA_PAGE, current_job, current_sweep, kept, require_dataset, start_sweep
+
+DEFAULT_SIZES = "100, 300, 1000"
+
+
+def bold(strategy: str) -> str:
+    """A strategy id in markdown bold, for the winner sentences."""
+    return f"**{strategy}**"
+
+
+def size_input(available: int, n_classes: int) -> list[int]:
+    """The training sizes typed in, without those the training split cannot hold (said in place)."""
+    text = st.text_input("Training sizes (comma-separated)", **kept("sweep_sizes", DEFAULT_SIZES),
+                         help="Each strategy trains once per size and seed, on a stratified sample of that "
+                              "many texts drawn from the training split.")
+    try:
+        sizes = parse_sizes(text)
+    except LabError as exc:
+        st.error(str(exc))
+        return []
+    too_big = [size for size in sizes if size > available]
+    too_small = [size for size in sizes if size < n_classes]
+    if too_big:
+        st.warning(f"Left out {', '.join(f'{size:,}' for size in too_big)}: the training split chosen on the "
+                   f"Data page has {available:,} texts. Choose more training examples there for larger sizes.")
+        st.page_link(DATA_PAGE, label="Change the data", icon=":material/dataset:")
+    if too_small:
+        st.warning(f"Left out {', '.join(map(str, too_small))}: every one of the {n_classes} classes needs "
+                   "at least one training example.")
+    return [size for size in sizes if n_classes <= size <= available]
+
+
+def show_plan(configs, strategies: list[str], sizes: list[int], seeds: int, splits) -> None:
+    """How many runs the sweep is and how long it should take, measured on this machine."""
+    runs = f"**{len(strategies) * len(sizes) * seeds} runs** ({len(strategies)} strategies × {len(sizes)} " \
+           f"sizes × {seeds} seeds)"
+    base = configs[0]
+    seconds = estimate_once((base, tuple(strategies), tuple(sizes), seeds, id(splits)),
+                            lambda: estimate_sweep_seconds(splits, base, strategies, sizes, seeds))
+    estimate = f", **estimated time: about {format_seconds(seconds)}** on this machine" if seconds is not None else ""
+    st.markdown(f"{runs}{estimate}. Early stopping can make it shorter.")
+
+
+def show_progress(sweep, done: int) -> None:
+    """'Run k of N' with the run training now, and the Cancel button."""
+    run = sweep.current_run
+    now = f": {run.strategy}, {run.n_train:,} examples, seed {run.seed + 1} of {sweep.seeds}" if run else ""
+    st.progress(done / len(sweep.plan), text=f"Run {min(done + 1, len(sweep.plan))} of {len(sweep.plan)}{now}")
+    if not sweep.cancel_requested and st.button("Cancel sweep", icon=":material/stop_circle:", key="cancel_sweep"):
+        sweep.cancel()
+    if sweep.cancel_requested:
+        st.warning("Cancelling: the current run stops after its current batch; the remaining runs will not start.")
+
+
+def show_failures(records) -> None:
+    """One error per strategy and reason (a broken setting fails every size and seed alike)."""
+    failures = Counter((r.strategy, r.reason) for r in records if r.status == "failed")
+    for (strategy, reason), count in failures.items():
+        st.error(f"**{strategy}** failed in {count} run{'s' if count > 1 else ''}: {reason}", icon=":material/error:")
+
+
+def summary_table(summary: list[dict]) -> pd.DataFrame:
+    """One row per strategy and size: mean ± std of test accuracy over the seeds, the highest mean marked
+    (whether it is a real win or a tie, the sentences beside the table say)."""
+    best = {(row["strategy"], row["n_train"]) for row, _ in best_two(summary)}
+    return pd.DataFrame([{"Strategy": row["strategy"], "Training size": row["n_train"],
+                          "Test accuracy (mean ± std)": f"{row['mean_accuracy']:.3f} ± {row['std_accuracy']:.3f}",
+                          "Runs": row["runs"], "Highest mean at this size": (row["strategy"], row["n_train"]) in best}
+                         for row in summary])
+
+
+def show_results(sweep, summary: list[dict]) -> None:
+    """The chart, the table, who won at each size, and (once done) the downloads."""
+    st.plotly_chart(sweep_chart(summary))
+    table_col, words_col = st.columns([3, 2])
+    table_col.dataframe(summary_table(summary), hide_index=True,
+                        column_config={"Training size": st.column_config.NumberColumn(format="localized")})
+    words_col.markdown("\n".join(f"- {winner_sentence(best, second, bold)}" for best, second in best_two(summary)))
+    if sweep.done:
+        json_col, csv_col, _ = st.columns([1, 1, 3])
+        json_col.download_button("Sweep (JSON)", json.dumps(sweep.payload(), indent=2), "sweep.json",
+                                 "application/json", on_click="ignore", icon=":material/download:")
+        csv_col.download_button("Every run (CSV)", records_csv(sweep.records), "sweep_runs.csv", "text/csv",
+                                on_click="ignore", icon=":material/download:")
+
+
+def live_view(was_running: bool) -> None:
+    """The sweep's progress and results so far; redrawn every 2 s while it runs (see the fragment below)."""
+    sweep = current_sweep()
+    if was_running and sweep.done:
+        st.rerun()  # once, so the setup form below leaves its running state too
+    records = sweep.records
+    st.subheader("Sweep running" if not sweep.done else f"Last sweep: {sweep.status}")
+    st.caption(f"Data: {sweep.data_info.get('description', '')}. Every run is scored on the same "
+               f"{len(sweep.splits.test):,} test texts.")
+    if not sweep.done:
+        show_progress(sweep, len(records))
+    show_failures(records)
+    if sweep.status == "failed":
+        st.error(f"The sweep stopped: {sweep.error}")
+    summary = summarize(records)
+    if summary:
+        show_results(sweep, summary)
+    elif not sweep.done:
+        st.caption("The chart appears when the first run finishes.")
+
+
+st.title("Data-size sweep")
+st.markdown("How many labelled texts before fine-tuning beats a frozen encoder? Each strategy trains on "
+            "samples of growing size, several times with different seeds, and every run is scored on the "
+            "same held-out test split: the chart shows where the winner changes.")
+dataset = require_dataset()
+sweep = current_sweep()
+running = sweep is not None and not sweep.done
+if sweep is not None:
+    st.fragment(run_every=2.0 if running else None)(live_view)(running)
+    st.divider()
+    st.subheader("Set up a new sweep")
+
+train_split = dataset.splits.train
+st.caption(f"Data: {dataset.description}. Samples are drawn from the {len(train_split):,} training texts; "
+           "validation and test stay fixed.")
+strategies = strategy_picker("sweep_strategies", "Strategies")
+size_col, seed_col = st.columns([3, 1])
+with size_col:
+    sizes = size_input(len(train_split), len(dataset.splits.label_names))
+seeds = int(seed_col.number_input("Seeds per size", min_value=1, max_value=10, step=1, **kept("sweep_seeds", 3),
+                                  help="Each seed draws another sample and initialisation: the spread between "
+                                       "seeds is the band around each line."))
+st.markdown("**Training settings** (shared with the Train page)")
+model = model_input()
+configs = build_configs(strategies, model, hyperparameter_inputs(strategies)) if strategies else []
+if not strategies:
+    st.warning("Choose at least one strategy.")
+job = current_job()
+if job is not None and not job.done:
+    st.info("A training job is running too: both share this machine, so both take longer.")
+start_col, plan_col = st.columns([1, 3], vertical_alignment="center")
+start = start_col.button("Start sweep", type="primary", disabled=running or not configs or not sizes,
+                         icon=":material/play_arrow:", key="start_sweep",
+                         help="Wait for the current sweep to finish, or cancel it." if running
+                         else "The sweep runs in the background: you can visit other pages meanwhile.")
+if configs and sizes and not running:
+    with plan_col:  # drawn after the button: timing the machine takes a few seconds the first time
+        show_plan(configs, strategies, sizes, seeds, dataset.splits)
+if start:
+    start_sweep(configs[0], strategies, sizes, seeds, dataset)
+    st.rerun()

@@ -1,0 +1,49 @@
+"""Setting up training, shared by the Train and Sweep pages: which strategies, their configs, and a
+time estimate measured once per session."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+from core.config import RunConfig
+from core.errors import ConfigError, LabError
+from core.strategies import DEFAULT_STRATEGIES, STRATEGIES
+from ui.state import kept
+
+ESTIMATES_KEY = "estimates"  # key -> estimate; timing the machine takes seconds, so once per session
+
+
+def strategy_picker(key: str, label: str) -> list[str]:
+    """A multiselect of every registered strategy, the four classic ones chosen by default."""
+    return st.multiselect(label, list(STRATEGIES), format_func=lambda strategy_id: STRATEGIES[strategy_id].title,
+                          **kept(key, list(DEFAULT_STRATEGIES)))
+
+
+def strategy_list(chosen: list[str]) -> None:
+    """Every strategy explained in one line, the chosen ones in bold."""
+    st.markdown("\n".join(f"- {'**' + s.title + '**' if s.id in chosen else s.title}: {s.summary}"
+                          for s in STRATEGIES.values()))
+
+
+def build_configs(strategies: list[str], model: str, values: dict) -> list[RunConfig]:
+    """One RunConfig per strategy; an invalid value is explained in place and nothing is returned."""
+    try:
+        return [RunConfig(strategy=strategy, model=model, **values) for strategy in strategies]
+    except ConfigError as exc:
+        st.error(str(exc))
+        return []
+
+
+def estimate_once(key, compute: Callable):
+    """`compute()` (a time estimate) once per `key` in this session; None, with the reason shown, if it fails."""
+    memo = st.session_state.setdefault(ESTIMATES_KEY, {})
+    if key not in memo:
+        try:
+            with st.spinner("Timing a few training steps on this machine (once per encoder)..."):
+                memo[key] = compute()
+        except LabError as exc:
+            st.warning(f"No time estimate: {exc}")
+            return None
+    return memo[key]
