@@ -17,7 +17,7 @@ class RunConfig:
     model: str = DEFAULT_MODEL
     max_length: int = 128  # tokens kept per text; balance context against speed
     batch_size: int = 16
-    epochs: int = 3
+    epochs: int = 2  # a class demo must finish while people watch; early stopping guards longer runs
     lr_finetune: float = 5e-5  # small: keep what pretraining learned (2e-5 underfits MiniLM in 2 epochs: README)
     lr_scratch: float = 5e-4  # random weights need bigger steps
     lr_head: float = 1e-2  # a lone linear head on frozen features tolerates a large rate
