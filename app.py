@@ -1,6 +1,7 @@
 """Transfer Learning Lab: the Streamlit frame. Registers the pages, draws the shared sidebar, runs
 the page the user chose. Start it with `streamlit run app.py`."""
 
+import core  # noqa: F401 - first, so its OpenMP setting is in place before torch loads
 import streamlit as st
 
 from ui.sidebar import render_sidebar
