@@ -8,6 +8,7 @@ Cancel is cooperative: the training loop checks the stop flag at every batch.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -67,6 +68,7 @@ class BackgroundJob:
         raise NotImplementedError
 
     def _work(self) -> None:
+        _yield_cpu_to_the_ui()
         try:
             self._run()
             self.status = "cancelled" if self._stop.is_set() else "finished"
@@ -75,6 +77,18 @@ class BackgroundJob:
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             self.finished_at = time.time()
+
+
+WORKER_NICENESS = 10
+
+
+def _yield_cpu_to_the_ui() -> None:
+    """Lower this worker thread's CPU priority (Linux: nice is per thread, inherited by the
+    compute threads it starts), so pages stay quick while training keeps every idle cycle."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not permitted: train at normal priority
+        pass
 
 
 @dataclass(frozen=True)

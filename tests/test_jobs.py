@@ -116,3 +116,22 @@ def test_a_crashing_sweep_fails_with_the_reason(tiny_splits):
     sweep = SweepJob(RunConfig(strategy="tfidf"), ["tfidf"], [10_000], 1, tiny_splits).start()
     wait(sweep)
     assert sweep.status == "failed" and "training size of 10000 is impossible" in sweep.error
+
+
+def test_worker_thread_runs_at_lower_priority(tiny_splits, monkeypatch):
+    import os
+    import threading
+
+    from core import jobs
+
+    seen = {}
+    original = jobs._yield_cpu_to_the_ui
+
+    def record():
+        original()
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    monkeypatch.setattr(jobs, "_yield_cpu_to_the_ui", record)
+    wait(Job([RunConfig(strategy="tfidf")], tiny_splits, None).start())
+    assert seen["nice"] >= jobs.WORKER_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < jobs.WORKER_NICENESS  # caller unchanged
