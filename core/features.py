@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -28,10 +29,30 @@ def cache_dir() -> Path | None:
     return Path(folder) if folder else None
 
 
-def feature_key(model_id: str, pooling: str, max_length: int, texts) -> str:
-    """Stable key for one set of texts encoded by one model."""
+@lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """True on CPUs with native bf16 matmul (AVX512-BF16 or AMX); elsewhere bf16 would be slower."""
+    if os.environ.get("TL_LAB_FEATURES_FP32") == "1":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def feature_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where the hardware does it natively: features for a linear head lose nothing
+    measurable (cosine >= 0.9999 to fp32, same accuracy) and encode ~2x faster (bench/bf16_features.py)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_bf16() else torch.float32
+
+
+def feature_key(model_id: str, pooling: str, max_length: int, texts, dtype: torch.dtype = torch.float32) -> str:
+    """Stable key for one set of texts encoded by one model at one precision."""
     digest = hashlib.sha256()
-    for part in (model_id, pooling, str(max_length)):
+    for part in (model_id, pooling, str(max_length), str(dtype)):
         digest.update(part.encode() + b"\0")
     for text in texts:
         digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
@@ -43,12 +64,14 @@ def compute_features(classifier, tokenizer, texts, max_length: int, batch_size: 
                      device: torch.device | None = None) -> torch.Tensor:
     """Pooled encoder vectors for every text: -> (n_texts, hidden), float32 on CPU, input order."""
     device = device or torch.device("cpu")
+    dtype = feature_dtype(device)
     classifier.eval()
     token_ids = tokenize(tokenizer, texts, max_length)
     hidden = classifier.encoder.config.hidden_size
     out = torch.empty((len(token_ids), hidden), dtype=torch.float32)
     for indices, ids, mask in token_batches(token_ids, batch_size, tokenizer.pad_token_id, shuffle=False):
-        vectors = classifier.embed(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            vectors = classifier.embed(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
         out[torch.as_tensor(indices)] = vectors.float().cpu()
     return out
 
@@ -56,7 +79,7 @@ def compute_features(classifier, tokenizer, texts, max_length: int, batch_size: 
 def cached_features(classifier, tokenizer, texts, *, model_id: str, max_length: int,
                     batch_size: int = 64, device=None) -> tuple[torch.Tensor, bool]:
     """Features for `texts`, from the cache when present. Returns (features, was_cached)."""
-    key = feature_key(model_id, classifier.pooling, max_length, texts)
+    key = feature_key(model_id, classifier.pooling, max_length, texts, feature_dtype(device or torch.device("cpu")))
     with _LOCK:
         if key in _MEMORY:
             return _MEMORY[key], True

@@ -57,9 +57,11 @@ def test_frozen_encoder_weights_do_not_change(tiny_model_dir, tiny_splits):
 
 
 def test_full_finetune_learns_toy_task(tiny_model_dir, tiny_splits):
-    result = train(config_for(tiny_model_dir, "full", epochs=6, lr_finetune=3e-3), tiny_splits).result
-    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
-    assert result.test_accuracy >= 0.75
+    # The tiny encoder is random (seeded), so "full" here is close to learning from scratch.
+    config = config_for(tiny_model_dir, "full", epochs=6, lr_finetune=3e-3, lr_head_finetune=1e-2)
+    result = train(config, tiny_splits).result
+    assert result.history[-1]["train_loss"] < 0.8 * result.history[0]["train_loss"]
+    assert result.test_accuracy >= 0.7  # chance is 0.5
 
 
 def test_same_seed_same_result(tiny_model_dir, tiny_splits):
