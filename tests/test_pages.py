@@ -103,6 +103,19 @@ def fake_run(folder: Path, strategy: str, accuracy: float, train_seconds: float,
 # ---------------------------------------------------------------- empty session
 
 
+
+def patch_slow_train(monkeypatch, target: str) -> threading.Event:
+    """Replace `train` at `target` with one that waits for Cancel like a long run; returns its 'started' flag."""
+    started = threading.Event()
+
+    def slow_train(config, splits, on_event=None, stop=None):
+        started.set()
+        stop.wait(30)
+        return TrainOutcome(RunResult(config.strategy, status="cancelled", reason="Cancelled by the user."))
+
+    monkeypatch.setattr(target, slow_train)
+    return started
+
 def test_home_explains_the_strategies_and_where_to_start():
     at = open_page()
     text = " ".join(texts_of(at.markdown))
@@ -198,14 +211,7 @@ def test_a_failed_run_shows_its_reason_while_the_next_one_finishes(tiny_splits):
 
 
 def test_running_job_survives_a_page_switch_and_can_be_cancelled(tiny_splits, monkeypatch):
-    started = threading.Event()
-
-    def slow_train(config, splits, on_event=None, stop=None):  # waits for Cancel like a long run
-        started.set()
-        stop.wait(30)
-        return TrainOutcome(RunResult(config.strategy, status="cancelled", reason="Cancelled by the user."))
-
-    monkeypatch.setattr("core.compare.train", slow_train)
+    started = patch_slow_train(monkeypatch, "core.compare.train")
     at = open_page("pages/train.py", dataset=dataset(tiny_splits))
     at.multiselect(key="train_strategies").set_value(["full", "tfidf"]).run()
     at.button(key="start_training").click().run()
@@ -290,14 +296,7 @@ def test_a_sweep_started_on_the_page_trains_in_the_background(tiny_splits):
 
 
 def test_a_running_sweep_shows_run_k_of_n_and_can_be_cancelled(tiny_splits, monkeypatch):
-    started = threading.Event()
-
-    def slow_train(config, splits, on_event=None, stop=None):  # waits for Cancel like a long run
-        started.set()
-        stop.wait(30)
-        return TrainOutcome(RunResult(config.strategy, status="cancelled", reason="Cancelled by the user."))
-
-    monkeypatch.setattr("core.sweep.train", slow_train)
+    started = patch_slow_train(monkeypatch, "core.sweep.train")
     at = open_page("pages/sweep.py", dataset=dataset(tiny_splits))
     at.multiselect(key="sweep_strategies").set_value(["frozen", "tfidf"])
     at.text_input(key="sweep_sizes").set_value("10, 20").run()
