@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from core.charts import accuracy_figure, confusion_figure, learning_curves_figure, time_figure
-from core.figure import comparison_png
 from core.saved_runs import SavedRun
 from ui.runs import runs_by_name, saved_run_picker, unfinished_results
 from ui.state import TRAIN_PAGE, current_job
@@ -38,6 +37,15 @@ def results_json(runs: dict[str, SavedRun]) -> str:
     """Every run's full result (history, per-class report, config) and its data description."""
     return json.dumps([{"name": name, "data": run.data_info, **run.result.to_dict()} for name, run in runs.items()],
                       indent=2, default=float)
+
+
+def comparison_figure_png(results: dict) -> bytes:
+    """The static comparison figure (PNG, 300 DPI) of these results."""
+    # Imported on the first download, not with the page: loading matplotlib takes 1-2 s, which made
+    # the first visit of this page slow while a job trains.
+    from core.figure import comparison_png
+
+    return comparison_png(list(results.values()))
 
 
 def show_confusion_matrices(results: dict) -> None:
@@ -98,5 +106,5 @@ csv_col.download_button("Results table (CSV)", comparison_table(runs).to_csv(ind
                         "text/csv", on_click="ignore", icon=":material/download:")
 json_col.download_button("Full results (JSON)", results_json(runs), "results.json", "application/json",
                          on_click="ignore", icon=":material/download:")
-png_col.download_button("Comparison figure (PNG, 300 DPI)", lambda: comparison_png(list(results.values())),
+png_col.download_button("Comparison figure (PNG, 300 DPI)", lambda: comparison_figure_png(results),
                         "comparison.png", "image/png", on_click="ignore", icon=":material/download:")

@@ -21,6 +21,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 NAV_MENU = '[data-testid="stSidebarNav"]'
+MAIN = '[data-testid="stMain"]'  # the page itself, without the sidebar (its menu repeats page titles)
 DEFAULT_TITLES = ("Full fine-tuning", "Frozen encoder (last layer only)", "From scratch", "TF-IDF + logistic regression")
 
 
@@ -33,11 +34,16 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(runs_dir: Path, log_path: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free port, saving runs in `runs_dir`; yields the app's URL."""
+    """`streamlit run app.py` on a free port, saving runs in `runs_dir`; yields the app's URL.
+
+    The file watcher is off: an edit to any project file while the server runs would make
+    Streamlit unload every project module (losing loaded data and caches) at the next rerun.
+    """
     port = free_port()
     env = {**os.environ, "TL_LAB_RUNS": str(runs_dir), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -79,10 +85,11 @@ def browser_page(width: int = 1400, height: int = 900):
 
 
 def go_to(page, title: str, wait_for: str, timeout: float = 60_000) -> None:
-    """Open a page through the sidebar menu (a URL change would start a new session) and wait for a text."""
+    """Open a page through the sidebar menu (a URL change would start a new session) and wait for a
+    text of the page itself (outside the sidebar)."""
     # Exact: "Data" must not also match "Data-size sweep".
     page.locator(NAV_MENU).get_by_role("link", name=title, exact=True).click()
-    page.get_by_text(wait_for).first.wait_for(timeout=timeout)
+    page.locator(MAIN).get_by_text(wait_for).first.wait_for(timeout=timeout)
 
 
 def settle(page, timeout: float = 60_000) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.live_app import CHROMIUM, browser_page, choose_synthetic_data, go_to, start_training, streamlit_server
@@ -31,7 +33,9 @@ def walk_through(page, url, tmp_path) -> None:
 
     go_to(page, "Results", "Scores are on the held-out test split")
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
-    page.get_by_role("button", name="Comparison figure (PNG, 300 DPI)").wait_for()
+    with page.expect_download(timeout=120_000) as download:  # matplotlib loads on this click, not with the page
+        page.get_by_role("button", name="Comparison figure (PNG, 300 DPI)").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
     saved = list((tmp_path / "runs").glob("*/*/result.json"))
     assert len(saved) == 2  # both runs saved in this session's folder
 

@@ -4,7 +4,11 @@ results. Training is real but tiny (TF-IDF on toy sentences) or patched where it
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,8 @@ from core.results import RunResult
 from core.training import TrainOutcome, train
 from ui.state import Dataset
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
 PAGES = ("pages/data.py", "pages/train.py", "pages/results.py", "pages/sweep.py", "pages/playground.py",
          "pages/guide.py")
 ESTIMATE_SECONDS = 42.0
@@ -396,3 +401,36 @@ def test_guide_puts_the_users_measurements_next_to_the_advice(isolated_runs, tin
     assert "not measured yet" in set(table["On your data"])
     measured = texts_of(at.markdown)
     assert any("**Frozen encoder (last layer only)** reached accuracy 0.734 in 18 s" in m for m in measured)
+
+
+# ---------------------------------------------------------------- responsiveness while a job trains
+
+
+def test_streamlit_does_not_collect_garbage_after_every_script_run():
+    # On, every run and every live-view refresh ends in a ~0.4 s full collection holding the GIL:
+    # page switches during training took up to 2.6 s (bench/ui_responsiveness.py).
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+
+
+def test_no_page_after_the_data_page_imports_a_package_of_its_own(tmp_path):
+    # A fresh process: this one has imported everything already. Data comes before training, so what
+    # Home and Data load is loaded before a job runs; a package that another page imports first costs
+    # its first visit 1-2 s while a job trains (matplotlib did, on Results).
+    script = ("import json, sys\n"
+              "from streamlit.testing.v1 import AppTest\n"
+              "at = AppTest.from_file(sys.argv[1], default_timeout=60)\n"
+              "at.run()\n"
+              "at.switch_page('pages/data.py').run()\n"
+              "loaded, new = {name.split('.')[0] for name in sys.modules}, {}\n"
+              "for page in sys.argv[2:]:\n"
+              "    at.switch_page(page).run()\n"
+              "    assert not at.exception, (page, at.exception)\n"
+              "    new[page] = sorted({name.split('.')[0] for name in sys.modules} - loaded)\n"
+              "print(json.dumps(new))\n")
+    pages = [page for page in PAGES if page != "pages/data.py"]
+    env = {**os.environ, "TL_LAB_RUNS": str(tmp_path / "runs"), "HF_HUB_OFFLINE": "1"}
+    shown = subprocess.run([sys.executable, "-c", script, APP, *pages], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert json.loads(shown.stdout.strip().splitlines()[-1]) == {page: [] for page in pages}
