@@ -74,26 +74,45 @@ def loss_figure(progress) -> go.Figure:
     return _layout(fig, "Training loss per step", "optimizer step", "loss (cross-entropy)")
 
 
+def epoch_score(entry: dict, split: str) -> float:
+    """An epoch's `split` (train / val) score; runs saved before scores had names stored accuracy."""
+    return entry.get(f"{split}_score", entry.get(f"{split}_accuracy"))
+
+
+def score_name_of(entries) -> str:
+    """What the epochs' score measures (accuracy unless they say otherwise)."""
+    return next((e["score_name"] for e in entries if e.get("score_name")), "accuracy")
+
+
 def val_accuracy_figure(progress) -> go.Figure:
-    """Validation accuracy after each epoch, one line per run."""
+    """Validation score (accuracy, or R² for numbers) after each epoch, one line per run."""
     fig = go.Figure()
+    entries = [m for run in progress for m in run.epoch_metrics]
     for run in progress:
         if run.epoch_metrics:
-            fig.add_scatter(x=[m["epoch"] for m in run.epoch_metrics], y=[m["val_accuracy"] for m in run.epoch_metrics],
+            fig.add_scatter(x=[m["epoch"] for m in run.epoch_metrics],
+                            y=[epoch_score(m, "val") for m in run.epoch_metrics],
                             mode="lines+markers", name=run.strategy, line=dict(color=strategy_color(run.strategy)))
     fig.update_xaxes(dtick=1)
-    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
-    return _layout(fig, "Validation accuracy per epoch", "epoch", "validation accuracy")
+    name = score_name_of(entries)
+    if name == "accuracy":
+        fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    return _layout(fig, f"Validation {name} per epoch", "epoch", f"validation {name}")
 
 
 # ---------------------------------------------------------------- results
 
 
 def accuracy_figure(runs: dict[str, RunResult]) -> go.Figure:
-    """Test accuracy and macro-F1 per run, as grouped bars with their values written on."""
+    """Test accuracy and macro-F1 per run (R² for numeric targets), grouped bars with their values written on."""
     names = list(runs)
     fig = go.Figure()
-    for metric, title, color in (("test_accuracy", "test accuracy", PALETTE[0]), ("macro_f1", "macro-F1", "#9ECAE9")):
+    if all(run.task == "classification" and len(run.targets) <= 1 for run in runs.values()):
+        metrics = (("test_accuracy", "test accuracy", PALETTE[0]), ("macro_f1", "macro-F1", "#9ECAE9"))
+    else:
+        metrics = (("test_score", "test " + score_name_of([{"score_name": r.score_name} for r in runs.values()]),
+                    PALETTE[0]),)
+    for metric, title, color in metrics:
         values = [getattr(runs[name], metric) or 0.0 for name in names]
         fig.add_bar(name=title, x=names, y=values, text=[f"{v:.3f}" for v in values], marker_color=color)
     fig.update_layout(barmode="group")
@@ -115,18 +134,20 @@ def time_figure(runs: dict[str, RunResult]) -> go.Figure:
 
 
 def learning_curves_figure(runs: dict[str, RunResult]) -> go.Figure:
-    """Accuracy per epoch: validation solid, training dashed, one colour per run."""
+    """Score per epoch: validation solid, training dashed, one colour per run."""
     fig = go.Figure()
     for name, result in runs.items():
         epochs = [h["epoch"] for h in result.history]
         color = strategy_color(result.strategy)
-        fig.add_scatter(x=epochs, y=[h["val_accuracy"] for h in result.history], mode="lines+markers",
+        fig.add_scatter(x=epochs, y=[epoch_score(h, "val") for h in result.history], mode="lines+markers",
                         name=f"{name} (validation)", line=dict(color=color))
-        fig.add_scatter(x=epochs, y=[h["train_accuracy"] for h in result.history], mode="lines",
+        fig.add_scatter(x=epochs, y=[epoch_score(h, "train") for h in result.history], mode="lines",
                         name=f"{name} (training)", line=dict(color=color, dash="dash"), opacity=0.6)
     fig.update_xaxes(dtick=1)
-    fig.update_yaxes(tickformat=".0%")
-    return _layout(fig, "Learning curves: validation (solid) and training (dashed) accuracy", "epoch", "accuracy")
+    score = score_name_of([h for result in runs.values() for h in result.history])
+    if score == "accuracy":
+        fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, f"Learning curves: validation (solid) and training (dashed) {score}", "epoch", score)
 
 
 def confusion_figure(result: RunResult, title: str | None = None) -> go.Figure:

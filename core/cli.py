@@ -33,6 +33,12 @@ HYPERPARAMETERS = {
     "--device": ("device", str, "auto, cpu or cuda"),
     "--top-k": ("top_k", int, "top_k strategy: encoder layers that train"),
     "--lr-decay": ("lr_decay", float, "discriminative strategy: LR divided by this per layer"),
+    "--lr-head-finetune": ("lr_head_finetune", float, "learning rate of the new head while the encoder fine-tunes"),
+    "--lr-lora": ("lr_lora", float, "lora strategy: learning rate of the adapters and head"),
+    "--lora-r": ("lora_r", int, "lora strategy: rank of the adapters"),
+    "--lora-alpha": ("lora_alpha", int, "lora strategy: scaling numerator (scale = alpha / r)"),
+    "--lora-targets": ("lora_targets", str, "lora strategy: comma-separated module names that get adapters"),
+    "--mlm-steps": ("mlm_steps", int, "domain_adapt strategy: masked-LM steps on the training texts first"),
 }
 
 
@@ -43,7 +49,12 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-val", type=int, default=None, help="validation examples (default: 20%% of --n-train)")
     parser.add_argument("--n-test", type=int, default=1000, help="held-out test examples")
     parser.add_argument("--text-column", default=None, help="text column of a file (detected if omitted)")
-    parser.add_argument("--label-column", default=None, help="label column of a file (detected if omitted)")
+    parser.add_argument("--label-column", default=None,
+                        help="label column of a file (detected if omitted); several, comma-separated, "
+                             "train one head each on a shared encoder (multi-task)")
+    parser.add_argument("--task", default="auto",
+                        help="auto, classification or regression; one per label column for several "
+                             "(auto: numeric columns with fractions or >20 values are regression)")
     parser.add_argument("--synthetic-size", type=int, default=3000, help="rows generated for --data synthetic")
     parser.add_argument("--difficulty", default="medium", help="synthetic data: easy, medium or hard")
     parser.add_argument("--label-noise", type=float, default=0.0, help="synthetic data: share of flipped labels")
@@ -98,23 +109,35 @@ class ProgressPrinter:
             self.bar.set_postfix(loss=f"{event.loss:.3f}", epoch=event.epoch)
         elif isinstance(event, ev.EpochEvaluated) and self.bar is not None:
             self.bar.write(f"  {event.strategy} epoch {event.epoch}: train loss {event.train_loss:.3f}, "
-                           f"val accuracy {event.val_accuracy:.3f}", file=sys.stderr)
+                           f"val {event.score_name} {event.val_score:.3f}", file=sys.stderr)
         elif isinstance(event, (ev.RunFinished, ev.RunFailed, ev.RunCancelled)) and self.bar is not None:
             self.bar.close()
             self.bar = None
 
 
 def format_table(results) -> str:
-    """Plain-text results table."""
-    header = f"{'strategy':<16}{'status':<10}{'test acc':>9}{'macro-F1':>10}{'train s':>10}{'trainable':>14}{'% train':>9}"
+    """Plain-text results table: accuracy and macro-F1, or R² and MAE for a numeric target."""
+    regression = any(r.ok and r.task == "regression" for r in results)
+    first, second = ("R2", "MAE") if regression else ("test acc", "macro-F1")
+    header = f"{'strategy':<16}{'status':<10}{first:>9}{second:>10}{'train s':>10}{'trainable':>14}{'% train':>9}"
     lines = [header, "-" * len(header)]
     for r in results:
         if r.ok:
-            lines.append(f"{r.strategy:<16}{r.status:<10}{r.test_accuracy:>9.3f}{r.macro_f1:>10.3f}"
+            a, b = (r.test_r2, r.test_mae) if regression else (r.test_accuracy, r.macro_f1)
+            lines.append(f"{r.strategy:<16}{r.status:<10}{a:>9.3f}{b:>10.3f}"
                          f"{r.train_seconds:>10.1f}{r.trainable_params:>14,}{r.percent_trainable:>8.2f}%")
         else:
             lines.append(f"{r.strategy:<16}{r.status:<10}  {r.reason}")
+    for r in results:
+        if r.ok and len(r.targets) > 1:
+            lines.append(f"{r.strategy}: " + "; ".join(_target_words(m) for m in r.targets))
     return "\n".join(lines)
+
+
+def _target_words(metrics: dict) -> str:
+    if metrics["kind"] == "regression":
+        return f"{metrics['name']} R2 {metrics['r2']:.3f} MAE {metrics['mae']:.3g}"
+    return f"{metrics['name']} accuracy {metrics['accuracy']:.3f}"
 
 
 def cmd_compare(args) -> int:
@@ -127,9 +150,10 @@ def cmd_compare(args) -> int:
     configs = [base.replace(strategy=s) for s in strategies]
     splits = make_splits(data, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed)
     data_info = {"data": args.data, "n_train": len(splits.train), "n_val": len(splits.val),
-                 "n_test": len(splits.test), "labels": list(splits.label_names), "dropped": data.dropped}
+                 "n_test": len(splits.test), "labels": list(splits.label_names), "dropped": data.dropped,
+                 "targets": [describe_target(column) for column in data.columns]}
     print(f"data: {args.data} - {len(splits.train)} train / {len(splits.val)} validation / "
-          f"{len(splits.test)} test, labels {', '.join(splits.label_names)}", file=sys.stderr)
+          f"{len(splits.test)} test; {'; '.join(data_info['targets'])}", file=sys.stderr)
     out = Path(args.out)
     runs_root = Path(args.runs_dir) if args.runs_dir else out / "runs"
     results = run_queue(configs, splits, runs_root, ProgressPrinter(), data_info=data_info)
@@ -139,6 +163,13 @@ def cmd_compare(args) -> int:
     print(format_table(results))
     print(f"\nwrote {path} and {out / 'comparison.png'}")
     return 0 if any(r.ok for r in results) else 1
+
+
+def describe_target(column) -> str:
+    """'label: classes negative, positive' or 'rating: a number (regression)'."""
+    if column.is_regression:
+        return f"{column.target}: a number (regression)"
+    return f"{column.target}: classes {', '.join(column.label_names)}"
 
 
 def _strategies_and_data(args):
@@ -151,7 +182,7 @@ def _strategies_and_data(args):
 
     data = load_source(args.data, n_synthetic=args.synthetic_size, difficulty=args.difficulty,
                        label_noise=args.label_noise, seed=args.seed,
-                       text_column=args.text_column, label_column=args.label_column)
+                       text_column=args.text_column, label_column=args.label_column, task=args.task)
     return strategies, base, data
 
 
@@ -190,24 +221,25 @@ def cmd_sweep(args) -> int:
 def cmd_predict(args) -> int:
     """Print label and confidence for texts, or write a CSV of predictions for a file."""
     from core.data import read_table, text_column_of
-    from core.predict import load_predictor
+    from core.predict import load_predictor, prediction_fields
 
     predictor = load_predictor(args.model)
     if args.file:
         table = read_table(args.file)
         column = text_column_of(table, args.text_column)
         predictions = predictor.predict(table[column].astype(str).tolist())
+        rows = [{"text": text, **prediction_fields(p)} for text, p in zip(table[column], predictions)]
         with open(args.output, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["text", "label", "confidence"])
-            for text, p in zip(table[column], predictions):
-                writer.writerow([text, p.label, f"{p.confidence:.4f}"])
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["text"])
+            writer.writeheader()
+            writer.writerows(rows)
         print(f"wrote {len(predictions)} predictions to {args.output}")
         return 0
     if not args.texts:
         raise LabError("Give a text to classify, or --file with a table of texts.")
     for text, p in zip(args.texts, predictor.predict(args.texts)):
-        print(f"{p.label}\t{p.confidence:.3f}\t{text}")
+        fields = "\t".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in prediction_fields(p).items())
+        print(f"{fields}\t{text}")
     return 0
 
 

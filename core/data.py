@@ -30,46 +30,91 @@ FORMATS = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet")
 TEXT_NAMES = ("text", "review", "reviews", "sentence", "content", "comment", "body",
               "document", "message", "tweet", "utterance", "review_text", "description")
 LABEL_NAMES = ("label", "labels", "sentiment", "class", "target", "category", "polarity",
-               "rating", "y", "tag", "intent", "emotion", "topic", "label_text")
+               "rating", "score", "stars", "y", "tag", "intent", "emotion", "topic", "label_text")
 
 _LINE_BREAK_TAG = re.compile(r"<\s*/?\s*(?:br|hr|p)\b[^>]*>", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
+TASKS = ("classification", "regression")
+REGRESSION_BINS = 5  # quantile bins that stand in for classes when splitting numeric targets
+
+
 @dataclass(frozen=True)
 class LabeledTexts:
-    """Texts with integer labels that index `label_names`; any sequences are stored as tuples."""
+    """Texts with one target per text; any sequences are stored as tuples.
+
+    Classification (the default): `labels` are integer indices into `label_names`.
+    Regression: `labels` are finite numbers and `label_names` is empty.
+    Multi-task: `others` holds more targets for the same texts (one head each), every one a
+    `LabeledTexts` of its own; `target` names the column this one came from.
+    """
 
     texts: tuple[str, ...]
-    labels: tuple[int, ...]
+    labels: tuple
     label_names: tuple[str, ...]
     dropped: int = 0  # rows left out at load time because the text or the label was empty
+    task: str = "classification"
+    target: str = "label"
+    others: tuple[LabeledTexts, ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen, so coerce through object.__setattr__: callers may pass lists or arrays.
         object.__setattr__(self, "texts", tuple(self.texts))
-        object.__setattr__(self, "labels", tuple(int(label) for label in self.labels))
         object.__setattr__(self, "label_names", tuple(self.label_names))
+        object.__setattr__(self, "others", tuple(self.others))
+        if self.task not in TASKS:
+            raise DataError(f"Unknown task '{self.task}'; choose {' or '.join(TASKS)}.")
         if len(self.texts) != len(self.labels):
             raise DataError(f"Got {len(self.texts):,} texts but {len(self.labels):,} labels; "
                             "every text needs exactly one label.")
-        if self.labels and not 0 <= min(self.labels) <= max(self.labels) < len(self.label_names):
-            raise DataError(f"Labels must be indices into the {len(self.label_names)} label names.")
+        if self.task == "regression":
+            object.__setattr__(self, "labels", tuple(float(value) for value in self.labels))
+            if not all(math.isfinite(value) for value in self.labels):
+                raise DataError(f"The target '{self.target}' has values that are not finite numbers.")
+        else:
+            object.__setattr__(self, "labels", tuple(int(label) for label in self.labels))
+            if self.labels and not 0 <= min(self.labels) <= max(self.labels) < len(self.label_names):
+                raise DataError(f"Labels must be indices into the {len(self.label_names)} label names.")
+        for other in self.others:
+            if len(other) != len(self.texts) or other.others:
+                raise DataError(f"Target '{other.target}' must have one value per text and no targets of its own.")
 
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
+
+    @property
+    def columns(self) -> tuple[LabeledTexts, ...]:
+        """Every target of these texts: this one first, then `others` (multi-task)."""
+        return (self, *self.others)
+
     def subset(self, indices: Iterable[int]) -> LabeledTexts:
-        """The rows at `indices`, in that order, with the same label names (dropped = 0)."""
+        """The rows at `indices`, in that order, with the same targets (dropped = 0)."""
         rows = [int(i) for i in indices]
-        return LabeledTexts(tuple(self.texts[i] for i in rows),
-                            tuple(self.labels[i] for i in rows), self.label_names)
+        return LabeledTexts(tuple(self.texts[i] for i in rows), tuple(self.labels[i] for i in rows),
+                            self.label_names, task=self.task, target=self.target,
+                            others=tuple(other.subset(rows) for other in self.others))
 
     def class_counts(self) -> dict[str, int]:
-        """Number of examples per label name, in label order (zero for absent classes)."""
-        counts = Counter(self.labels)
+        """Number of examples per label name, in label order (zero for absent classes); {} for regression."""
+        counts = Counter(self.labels) if not self.is_regression else Counter()
         return {name: counts.get(i, 0) for i, name in enumerate(self.label_names)}
+
+    def strata(self) -> tuple[np.ndarray, int]:
+        """(group of each row, number of groups) to stratify splits by: classes, or value quantiles."""
+        if not self.is_regression:
+            return np.asarray(self.labels, dtype=int), len(self.label_names)
+        values = np.asarray(self.labels, dtype=float)
+        n_bins = max(1, min(REGRESSION_BINS, len(values) // 10))
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1]))
+        groups = np.searchsorted(edges, values, side="right")
+        present = np.unique(groups)  # ties can leave a bin empty: renumber the ones in use
+        return np.searchsorted(present, groups), len(present)
 
 
 @dataclass(frozen=True)
@@ -84,6 +129,11 @@ class Splits:
     def label_names(self) -> tuple[str, ...]:
         """The label names shared by the three splits."""
         return self.train.label_names
+
+    @property
+    def task(self) -> str:
+        """classification or regression (of the first target)."""
+        return self.train.task
 
 
 def clean_text(text: str) -> str:
@@ -305,16 +355,25 @@ def _find_column(columns: list[str], wanted: str) -> str:
     raise DataError(f"Column '{wanted}' not found; the file has columns: {', '.join(columns)}.")
 
 
-def _by_name(columns: list[str], names: Sequence[str], exclude: str | None) -> str | None:
+def _excluded(exclude) -> set[str]:
+    """A column name, several, or None -> a set of names to skip."""
+    if exclude is None:
+        return set()
+    return {exclude} if isinstance(exclude, str) else set(exclude)
+
+
+def _by_name(columns: list[str], names: Sequence[str], exclude) -> str | None:
     """The first column whose name is in `names` (by priority, ignoring case)."""
-    by_folded = {column.strip().casefold(): column for column in columns if column != exclude}
+    skip = _excluded(exclude)
+    by_folded = {column.strip().casefold(): column for column in columns if column not in skip}
     return next((by_folded[name] for name in names if name in by_folded), None)
 
 
-def _longest_text_column(df: pd.DataFrame, exclude: str | None) -> str:
+def _longest_text_column(df: pd.DataFrame, exclude) -> str:
     """The column whose cells are longest on average: free text is longer than labels."""
+    skip = _excluded(exclude)
     lengths = {str(column): df[column].map(_cell_text).str.len().mean()
-               for column in df.columns if str(column) != exclude}
+               for column in df.columns if str(column) not in skip}
     return max(lengths, key=lengths.get)
 
 
@@ -327,34 +386,128 @@ def _few_values_column(df: pd.DataFrame, exclude: str) -> str | None:
     return min(candidates, key=candidates.get) if candidates else None
 
 
-def from_frame(df: pd.DataFrame, text_column: str | None = None,
-               label_column: str | None = None) -> LabeledTexts:
-    """Labelled texts from a table; columns are detected unless named."""
-    text_column, label_column = detect_columns(df, text_column=text_column,
-                                               label_column=label_column)
+def from_frame(df: pd.DataFrame, text_column: str | None = None, label_column=None,
+               task: str = "auto") -> LabeledTexts:
+    """Labelled texts from a table; columns are detected unless named.
+
+    `label_column` may name several columns (a list, or "a,b"): one target each, trained as
+    one multi-task model. `task` is auto, classification or regression, for all of them or one
+    per label column ("classification,regression"); auto picks regression for numeric columns
+    that do not look like a handful of classes.
+    """
+    wanted = _names(label_column)
+    columns = [str(column) for column in df.columns]
+    if len(wanted) <= 1:
+        text_column, label = detect_columns(df, text_column=text_column,
+                                            label_column=wanted[0] if wanted else None)
+        labels = [label]
+    else:
+        labels = [_find_column(columns, name) for name in wanted]
+        if len(set(labels)) != len(labels):
+            raise DataError(f"Label column {_quoted(sorted({c for c in labels if labels.count(c) > 1}))} "
+                            "is named more than once.")
+        text_column = (_find_column(columns, text_column) if text_column
+                       else _by_name(columns, TEXT_NAMES, exclude=labels) or _longest_text_column(df, exclude=labels))
+        if text_column in labels:
+            raise DataError(f"Column '{text_column}' cannot be both the text and a label column.")
+    tasks = _task_per_column(task, labels)
     texts = [clean_text(_cell_text(value)) for value in df[text_column]]
-    labels = [_cell_text(value) for value in df[label_column]]
-    return _labeled(texts, labels, label_column)
+    specs = [(column, [_cell_text(value) for value in df[column]], kind, None)
+             for column, kind in zip(labels, tasks)]
+    return _build_targets(texts, specs)
+
+
+def _names(columns) -> list[str]:
+    """None, "a", "a,b" or ["a", "b"] -> a list of stripped, non-empty names."""
+    if columns is None:
+        return []
+    parts = columns.split(",") if isinstance(columns, str) else list(columns)
+    return [str(part).strip() for part in parts if str(part).strip()]
+
+
+def _task_per_column(task: str, columns: list[str]) -> list[str]:
+    """One of auto / classification / regression per label column."""
+    tasks = _names(task) or ["auto"]
+    if len(tasks) == 1:
+        tasks = tasks * len(columns)
+    if len(tasks) != len(columns):
+        raise DataError(f"Got {len(tasks)} tasks for {len(columns)} label columns; give one task, "
+                        "or one per label column.")
+    for kind in tasks:
+        if kind not in ("auto", *TASKS):
+            raise DataError(f"Unknown task '{kind}'; choose auto, classification or regression.")
+    return tasks
 
 
 def _labeled(texts: Sequence[str], labels: Sequence[str], label_column: str,
              class_order: Sequence[str] | None = None) -> LabeledTexts:
-    """Drop rows without text or label, name the classes, and check there are enough."""
-    labels = [label.strip() for label in labels]
-    keep = [i for i, (text, label) in enumerate(zip(texts, labels)) if text and label]
+    """Classification texts: drop rows without text or label, name the classes, check them."""
+    return _build_targets(texts, [(label_column, labels, "classification", class_order)])
+
+
+def _build_targets(texts: Sequence[str], specs) -> LabeledTexts:
+    """Drop rows without text or with any empty target, then build each target.
+
+    `specs` is a list of (column, values as strings, task, class order or None); the first is
+    the main target and the rest become `others` (multi-task).
+    """
+    values = [[str(value).strip() for value in column_values] for _, column_values, _, _ in specs]
+    keep = [i for i, text in enumerate(texts) if text and all(column[i] for column in values)]
     if not keep:
-        raise DataError(f"No row has both a text and a label (column '{label_column}').")
-    kept_labels = [labels[i] for i in keep]
+        names = ", ".join(f"'{column}'" for column, *_ in specs)
+        raise DataError(f"No row has both a text and a label (column {names}).")
+    kept_texts = tuple(texts[i] for i in keep)
+    targets = []
+    for (column, _, task, class_order), column_values in zip(specs, values):
+        kept = [column_values[i] for i in keep]
+        if task == "auto":
+            task = "regression" if _looks_numeric_target(kept) else "classification"
+        build = _numeric_target if task == "regression" else _class_target
+        targets.append(build(kept_texts, kept, column, class_order))
+    first = targets[0]
+    return LabeledTexts(first.texts, first.labels, first.label_names, dropped=len(texts) - len(keep),
+                        task=first.task, target=first.target, others=tuple(targets[1:]))
+
+
+def _class_target(texts: tuple[str, ...], labels: list[str], column: str,
+                  class_order: Sequence[str] | None) -> LabeledTexts:
     if not class_order:
-        kept_labels = _canonical_labels(kept_labels)
-    counts = Counter(kept_labels)
-    _check_classes(counts, label_column)
-    names = tuple(name for name in class_order if name in counts) if class_order else \
-        _sorted_names(counts)
+        labels = _canonical_labels(labels)
+    counts = Counter(labels)
+    _check_classes(counts, column)
+    names = tuple(name for name in class_order if name in counts) if class_order else _sorted_names(counts)
     index = {name: i for i, name in enumerate(names)}
-    return LabeledTexts(tuple(texts[i] for i in keep),
-                        tuple(index[label] for label in kept_labels),
-                        names, dropped=len(texts) - len(keep))
+    return LabeledTexts(texts, tuple(index[label] for label in labels), names, target=column)
+
+
+def _numeric_target(texts: tuple[str, ...], labels: list[str], column: str, _order=None) -> LabeledTexts:
+    numbers = []
+    for row, label in enumerate(labels, start=1):
+        number = _as_number(label)
+        if number is None:
+            raise DataError(f"Regression needs numbers in '{column}', but row {row:,} (of the rows with text) "
+                            f"holds {label[:40]!r}; fix it, or treat '{column}' as classes.")
+        numbers.append(number)
+    if len(set(numbers)) < 2:
+        raise DataError(f"The target '{column}' has a single value ({numbers[0]:g}); there is nothing to predict.")
+    return LabeledTexts(texts, tuple(numbers), (), task="regression", target=column)
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _looks_numeric_target(labels: list[str]) -> bool:
+    """Numbers with fractions, or more than 20 distinct numbers: a quantity, not a set of classes."""
+    numbers = [_as_number(label) for label in labels]
+    if any(number is None for number in numbers):
+        return False
+    distinct = set(numbers)
+    return len(distinct) > 20 or any(not float(number).is_integer() for number in distinct)
 
 
 def _canonical_labels(labels: list[str]) -> list[str]:
@@ -393,10 +546,10 @@ def _quoted(names: Iterable[str], limit: int = 5) -> str:
 
 # ---------------------------------------------------------------- sources
 
-def load_file(path, text_column: str | None = None,
-              label_column: str | None = None) -> LabeledTexts:
-    """Labelled texts from a local table file (see `read_table` for formats)."""
-    return from_frame(read_table(path), text_column, label_column)
+def load_file(path, text_column: str | None = None, label_column=None,
+              task: str = "auto") -> LabeledTexts:
+    """Labelled texts from a local table file (see `read_table` for formats and `from_frame`)."""
+    return from_frame(read_table(path), text_column, label_column, task)
 
 
 def load_hub(name: str, split: str = "train", text_column: str | None = None,
@@ -432,8 +585,11 @@ def _download_hub(name: str, split: str):
 
 def load_source(spec: str, *, n_synthetic: int = 2000, difficulty: str = "medium",
                 label_noise: float = 0.0, positive_ratio: float = 0.5, seed: int = 0,
-                text_column: str | None = None, label_column: str | None = None) -> LabeledTexts:
-    """Labelled texts from "imdb", "rotten_tomatoes", "synthetic", "hub:NAME[:SPLIT]" or a path."""
+                text_column: str | None = None, label_column=None, task: str = "auto") -> LabeledTexts:
+    """Labelled texts from "imdb", "rotten_tomatoes", "synthetic", "hub:NAME[:SPLIT]" or a path.
+
+    `task` and several label columns (multi-task) apply to files; bundled, synthetic and Hub
+    data are single-label classification."""
     key = spec.strip()
     if key.lower() in BUNDLED:
         return load_bundled(key.lower())
@@ -447,7 +603,7 @@ def load_source(spec: str, *, n_synthetic: int = 2000, difficulty: str = "medium
         name, _, split = key[4:].partition(":")
         return load_hub(name, split or "train", text_column, label_column)
     if Path(key).is_file():
-        return load_file(key, text_column, label_column)
+        return load_file(key, text_column, label_column, task)
     raise DataError(f"Unknown data source '{spec}'; use {', '.join(BUNDLED)}, synthetic, "
                     f"hub:NAME[:SPLIT] or the path of an existing {'/'.join(FORMATS)} file.")
 
@@ -464,13 +620,13 @@ def make_splits(data: LabeledTexts, n_train: int, n_test: int, n_val: int | None
     gives the same test set whatever `n_train`, and larger `n_train` extends the smaller
     training set: learning curves compare like with like.
     """
-    n_classes = len(data.label_names)
+    strata, n_classes = data.strata()  # classes, or quantile bins of a numeric target
     if n_val is None:
         n_val = max(2 * n_classes, round(0.2 * n_train))
-    _check_split_sizes(len(data), n_classes, n_train, n_val, n_test)
+    _check_split_sizes(len(data), n_classes, n_train, n_val, n_test,
+                       "value ranges" if data.is_regression else "classes")
     rng = np.random.default_rng(seed)
-    by_class = [rng.permutation(np.flatnonzero(np.asarray(data.labels) == c))
-                for c in range(n_classes)]
+    by_class = [rng.permutation(np.flatnonzero(strata == c)) for c in range(n_classes)]
     available = np.array([len(rows) for rows in by_class])
     taken = np.zeros(n_classes, dtype=int)
     parts = {}
@@ -484,13 +640,13 @@ def make_splits(data: LabeledTexts, n_train: int, n_test: int, n_val: int | None
 
 
 def _check_split_sizes(n_rows: int, n_classes: int, n_train: int, n_val: int,
-                       n_test: int) -> None:
+                       n_test: int, groups: str = "classes") -> None:
     """Each split is big enough to hold every class, and all three fit in the data."""
     minimums = (("n_train", n_train, 2 * n_classes), ("n_val", n_val, n_classes),
                 ("n_test", n_test, n_classes))
     for label, size, minimum in minimums:
         if size < minimum:
-            raise DataError(f"{label} must be at least {minimum} for {n_classes} classes; "
+            raise DataError(f"{label} must be at least {minimum} for {n_classes} {groups}; "
                             f"got {size}.")
     total = n_train + n_val + n_test
     if total > n_rows:

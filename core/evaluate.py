@@ -1,4 +1,5 @@
-"""Held-out metrics: accuracy, per-class precision / recall / F1, macro-F1, confusion matrix."""
+"""Held-out metrics: accuracy, per-class precision / recall / F1, macro-F1, confusion matrix;
+MAE, RMSE and R² for numeric targets."""
 
 from __future__ import annotations
 
@@ -24,3 +25,15 @@ def classification_metrics(y_true, y_pred, label_names) -> dict:
         "per_class": per_class,
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
     }
+
+
+def regression_metrics(y_true, y_pred) -> dict:
+    """Mean absolute error, root mean squared error and R² of predicted numbers."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if not len(y_true):
+        return {"mae": 0.0, "rmse": 0.0, "r2": 0.0}
+    errors = y_pred - y_true
+    spread = float(((y_true - y_true.mean()) ** 2).sum())
+    r2 = 1.0 - float((errors ** 2).sum()) / spread if spread > 0 else 0.0
+    return {"mae": float(np.abs(errors).mean()), "rmse": float(np.sqrt((errors ** 2).mean())), "r2": r2}

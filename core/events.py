@@ -36,10 +36,11 @@ class EpochEvaluated:
     strategy: str
     epoch: int
     train_loss: float
-    train_accuracy: float
+    train_score: float
     val_loss: float
-    val_accuracy: float
+    val_score: float
     elapsed_seconds: float
+    score_name: str = "accuracy"  # or "R²" for regression, a mean of both for several targets
 
 
 @dataclass(frozen=True)

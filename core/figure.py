@@ -13,27 +13,32 @@ import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from core.charts import epoch_score  # noqa: E402
 from core.results import RunResult  # noqa: E402
+
+
+def _score(run: RunResult) -> float:
+    """The run's held-out score: accuracy, R², or their mean over targets (older runs: accuracy)."""
+    return run.test_score if run.test_score is not None else run.test_accuracy
 
 
 def _accuracy_bars(ax, runs: list[RunResult]) -> None:
     names = [r.strategy for r in runs]
-    values = [r.test_accuracy for r in runs]
-    bars = ax.bar(names, values, color="#4C78A8")
+    bars = ax.bar(names, [_score(r) for r in runs], color="#4C78A8")
     ax.bar_label(bars, fmt="%.3f")
-    ax.set_ylim(0, 1.05)
-    ax.set_title("Test accuracy (held-out)")
+    ax.set_ylim(min(0, *(_score(r) for r in runs)), 1.05)
+    ax.set_title(f"Test {runs[0].score_name} (held-out)")
 
 
 def _learning_curves(ax, runs: list[RunResult]) -> None:
     for run in runs:
         epochs = [h["epoch"] for h in run.history]
-        line, = ax.plot(epochs, [h["train_accuracy"] for h in run.history], "--", alpha=0.6)
-        ax.plot(epochs, [h["val_accuracy"] for h in run.history], "-o", color=line.get_color(), label=run.strategy)
+        line, = ax.plot(epochs, [epoch_score(h, "train") for h in run.history], "--", alpha=0.6)
+        ax.plot(epochs, [epoch_score(h, "val") for h in run.history], "-o", color=line.get_color(), label=run.strategy)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title("Train (dashed) and validation (solid) accuracy")
+    ax.set_ylabel(runs[0].score_name)
+    ax.set_title(f"Train (dashed) and validation (solid) {runs[0].score_name}")
     ax.legend(fontsize=8)
 
 
@@ -45,6 +50,13 @@ def _time_bars(ax, runs: list[RunResult]) -> None:
 
 
 def _confusion(ax, run: RunResult) -> None:
+    if not run.confusion_matrix:  # a numeric target: no classes to confuse, so list its errors
+        lines = [f"{m['name']}: MAE {m['mae']:.3g}, RMSE {m['rmse']:.3g}, R² {m['r2']:.3f}"
+                 if m["kind"] == "regression" else f"{m['name']}: accuracy {m['accuracy']:.3f}" for m in run.targets]
+        ax.text(0.02, 0.9, "\n".join(lines), va="top", fontsize=11, transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(f"Held-out errors: {run.strategy} (best)")
+        return
     matrix = np.asarray(run.confusion_matrix)
     ax.imshow(matrix, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
@@ -67,7 +79,7 @@ def comparison_figure(results: list[RunResult]):
     _accuracy_bars(axes[0, 0], runs)
     _learning_curves(axes[0, 1], runs)
     _time_bars(axes[1, 0], runs)
-    _confusion(axes[1, 1], max(runs, key=lambda r: r.test_accuracy))
+    _confusion(axes[1, 1], max(runs, key=_score))
     fig.tight_layout()
     return fig
 

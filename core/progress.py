@@ -27,8 +27,9 @@ class RunProgress:
     total_steps: int = 0
     elapsed_seconds: float = 0.0
     losses: list[tuple[int, float]] = field(default_factory=list)  # (optimizer step, training loss)
-    epoch_metrics: list[dict] = field(default_factory=list)  # epoch, train/val loss and accuracy
+    epoch_metrics: list[dict] = field(default_factory=list)  # epoch, train/val loss and score
     test_accuracy: float | None = None
+    headline: str = ""  # the finished run's held-out result in words (RunResult.headline)
     train_seconds: float | None = None
 
     @property
@@ -58,8 +59,8 @@ def _apply(run: RunProgress, event) -> None:
         run.losses.append((event.step, event.loss))
     elif isinstance(event, ev.EpochEvaluated):
         run.epoch_metrics.append({"epoch": event.epoch, "train_loss": event.train_loss,
-                                  "train_accuracy": event.train_accuracy, "val_loss": event.val_loss,
-                                  "val_accuracy": event.val_accuracy})
+                                  "train_score": event.train_score, "val_loss": event.val_loss,
+                                  "val_score": event.val_score, "score_name": event.score_name})
     elif isinstance(event, ev.RunFailed):
         run.status, run.reason = "failed", event.reason
     elif isinstance(event, ev.RunCancelled):
@@ -82,6 +83,7 @@ def fold_progress(strategies: list[str], job_events, results, job_status: str = 
     for run, result in zip(runs, list(results)):
         run.status, run.reason = result.status, result.reason or run.reason
         run.test_accuracy, run.train_seconds = result.test_accuracy, result.train_seconds
+        run.headline = result.headline
     if job_status in ("cancelled", "failed"):
         for run in runs:
             if run.status in ("queued", "running"):

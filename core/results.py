@@ -14,8 +14,15 @@ class RunResult:
     status: str = "finished"
     reason: str = ""
     model: str = ""
+    task: str = "classification"  # of the first target; "regression" fills the test_mae/rmse/r2 fields
     test_accuracy: float | None = None
     macro_f1: float | None = None
+    test_mae: float | None = None
+    test_rmse: float | None = None
+    test_r2: float | None = None
+    test_score: float | None = None  # accuracy, R², or their mean over several targets (multi-task)
+    score_name: str = "accuracy"
+    targets: list = field(default_factory=list)  # held-out metrics per target (name, kind, metrics)
     per_class: list = field(default_factory=list)
     confusion_matrix: list = field(default_factory=list)
     labels: list = field(default_factory=list)
@@ -39,6 +46,29 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status == "finished"
+
+    def set_metrics(self, metrics: list[dict], score: float, score_name: str) -> None:
+        """Fill the test fields from per-target metrics (core.tasks.metrics); the first target is the main one."""
+        self.targets = metrics
+        first = metrics[0]
+        self.task = first["kind"]
+        if first["kind"] == "classification":
+            self.test_accuracy, self.macro_f1 = first["accuracy"], first["macro_f1"]
+            self.per_class, self.confusion_matrix = first["per_class"], first["confusion_matrix"]
+        else:
+            self.test_mae, self.test_rmse, self.test_r2 = first["mae"], first["rmse"], first["r2"]
+        self.test_score, self.score_name = score, score_name
+
+    @property
+    def headline(self) -> str:
+        """The run's main held-out number in words: 'accuracy 0.812' or 'R² 0.41 (MAE 0.62)'."""
+        if not self.ok:
+            return self.status
+        if self.task == "regression" and len(self.targets) <= 1:
+            return f"R² {self.test_r2:.3f} (MAE {self.test_mae:.3g})"
+        if len(self.targets) > 1:
+            return f"{self.score_name} {self.test_score:.3f}"
+        return f"accuracy {self.test_accuracy:.3f}"
 
     def to_dict(self) -> dict:
         """Plain-JSON form (adds `percent_trainable`)."""

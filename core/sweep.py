@@ -88,6 +88,9 @@ def run_sweep_on_splits(pool: Splits, base: RunConfig, strategies: list[str], si
                         on_record: Callable | None = None, stop=None) -> list[SweepRecord]:
     """Like `run_sweep` on splits already made: training samples are drawn from `pool.train`;
     `pool.val` and `pool.test` stay fixed, so every run is scored on the same texts."""
+    if pool.train.is_regression or pool.train.others:
+        raise DataError("The data-size sweep compares test accuracy of single-label classification; "
+                        "numeric (regression) and multi-task targets can be compared on the Train page.")
     records = []
     for run in sweep_plan(strategies, sizes, seeds):
         if stop is not None and stop.is_set():

@@ -19,15 +19,14 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from core import events as ev
+from core import tasks
 from core.batching import token_batches, tokenize
 from core.config import RunConfig
 from core.data import Splits
 from core.errors import ConfigError, LabError, TrainingError
-from core.evaluate import classification_metrics
 from core.features import cached_features
 from core.models import TextClassifier, count_parameters, load_encoder, pick_device, resolve_model_source
 from core.predict import EncoderPredictor, Predictor, TfidfPredictor
@@ -54,11 +53,12 @@ class TrainOutcome:
 class FitPlan:
     """What `fit` needs: a model, its parameter groups and where batches come from."""
 
-    model: nn.Module  # forward(**inputs) -> logits (batch, classes)
+    model: nn.Module  # forward(**inputs) -> outputs (batch, total target width): see core.tasks
     param_groups: list[dict]
-    train_batches: Callable[[int], Iterable[tuple[dict, torch.Tensor]]]  # epoch -> (inputs, labels)
+    train_batches: Callable[[int], Iterable[tuple[dict, torch.Tensor]]]  # epoch -> (inputs, targets)
     batches_per_epoch: int
-    evaluate_val: Callable[[], tuple[float, float]]  # -> (val_loss, val_accuracy)
+    evaluate_val: Callable[[], tuple[float, float]]  # -> (val_loss, val_score)
+    targets: tuple = ()  # core.tasks.Target per head slice
     on_epoch_start: Callable[[int], None] | None = None
 
 
@@ -119,17 +119,18 @@ def _optimizer_step(loop: _Loop, scaler) -> None:
 
 
 def _train_one_epoch(loop: _Loop, epoch: int) -> tuple[float, float]:
-    """One pass over the training batches; returns (mean train loss, train accuracy)."""
+    """One pass over the training batches; returns (mean train loss, train score)."""
     amp, scaler = autocast_for(loop.device)
     accum = loop.config.grad_accum_steps
+    targets = loop.plan.targets
     loop.plan.model.train()
-    loss_sum, correct, seen = 0.0, 0, 0
+    loss_sum, seen, outputs_seen, labels_seen = 0.0, 0, [], []
     for batch_index, (inputs, labels) in enumerate(loop.plan.train_batches(epoch)):
         if loop.stop is not None and loop.stop.is_set():
             raise Cancelled()
         with amp():
-            logits = loop.plan.model(**inputs)  # (batch, classes)
-        loss = F.cross_entropy(logits.float(), labels)
+            logits = loop.plan.model(**inputs)  # (batch, outputs)
+        loss = tasks.loss(logits.float(), labels, targets)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"The training loss became {loss.item()} at epoch {epoch}; lower the learning rate "
@@ -143,13 +144,17 @@ def _train_one_epoch(loop: _Loop, epoch: int) -> tuple[float, float]:
             loop.emit(ev.StepLogged(loop.config.strategy, epoch, loop.step, loop.total_steps, loss.item(),
                                     loop.scheduler.get_last_lr()[-1], time.perf_counter() - loop.started))
         loss_sum += loss.item() * len(labels)
-        correct += int((logits.argmax(dim=-1) == labels).sum())
         seen += len(labels)
-    return loss_sum / max(seen, 1), correct / max(seen, 1)
+        outputs_seen.append(logits.detach().float().cpu())
+        labels_seen.append(labels.cpu())
+    if not seen:
+        return 0.0, 0.0
+    decoded = tasks.decode(torch.cat(outputs_seen).numpy(), targets)
+    return loss_sum / seen, tasks.score(decoded, torch.cat(labels_seen).numpy(), targets)
 
 
 def fit(plan: FitPlan, config: RunConfig, emit: Callable, stop, device) -> tuple[list[dict], int, set]:
-    """Train for `config.epochs` epochs with early stopping on validation accuracy.
+    """Train for `config.epochs` epochs with early stopping on the validation score (accuracy or R²).
 
     Returns (history, best epoch, ids of every parameter that trained at some point). The best
     epoch's weights are restored at the end; the test split is never looked at here.
@@ -162,20 +167,21 @@ def fit(plan: FitPlan, config: RunConfig, emit: Callable, stop, device) -> tuple
         optimizer, warmup_then_linear_decay(total, int(config.warmup_ratio * total)))
     loop = _Loop(plan, config, emit, stop, device, optimizer, scheduler, total, time.perf_counter())
     emit(ev.RunStarted(config.strategy, config.epochs, total))
-    history, best_state, best_accuracy, best_epoch, trained = [], None, -1.0, 0, set()
+    history, best_state, best_score, best_epoch, trained = [], None, -math.inf, 0, set()
+    score_name = tasks.score_name(plan.targets)
     for epoch in range(1, config.epochs + 1):
         if plan.on_epoch_start is not None:
             plan.on_epoch_start(epoch)
         trained |= {id(p) for p in plan.model.parameters() if p.requires_grad}
         emit(ev.EpochStarted(config.strategy, epoch))
-        train_loss, train_accuracy = _train_one_epoch(loop, epoch)
-        val_loss, val_accuracy = plan.evaluate_val()
+        train_loss, train_score = _train_one_epoch(loop, epoch)
+        val_loss, val_score = plan.evaluate_val()
         elapsed = time.perf_counter() - loop.started
-        history.append({"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
-                        "val_loss": val_loss, "val_accuracy": val_accuracy, "seconds": elapsed})
-        emit(ev.EpochEvaluated(config.strategy, epoch, train_loss, train_accuracy, val_loss, val_accuracy, elapsed))
-        if val_accuracy > best_accuracy:
-            best_accuracy, best_epoch = val_accuracy, epoch
+        history.append(history_entry(epoch, train_loss, train_score, val_loss, val_score, elapsed, score_name))
+        emit(ev.EpochEvaluated(config.strategy, epoch, train_loss, train_score, val_loss, val_score, elapsed,
+                               score_name))
+        if val_score > best_score:
+            best_score, best_epoch = val_score, epoch
             best_state = {k: v.detach().clone() for k, v in plan.model.state_dict().items()}
         elif config.patience and epoch - best_epoch >= config.patience:
             break
@@ -184,17 +190,30 @@ def fit(plan: FitPlan, config: RunConfig, emit: Callable, stop, device) -> tuple
     return history, best_epoch, trained
 
 
+def history_entry(epoch, train_loss, train_score, val_loss, val_score, seconds, score_name) -> dict:
+    """One epoch of a run's history; classification runs also keep the accuracy names."""
+    entry = {"epoch": epoch, "train_loss": train_loss, "train_score": train_score, "val_loss": val_loss,
+             "val_score": val_score, "score_name": score_name, "seconds": seconds}
+    if score_name == "accuracy":
+        entry.update(train_accuracy=train_score, val_accuracy=val_score)
+    return entry
+
+
 @torch.inference_mode()
-def evaluate_batches(model: nn.Module, batches) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of `model` over (inputs, labels) batches."""
+def evaluate_batches(model: nn.Module, batches, targets) -> tuple[float, float]:
+    """(mean loss, score) of `model` over (inputs, targets) batches; see core.tasks."""
     model.eval()
-    loss_sum, correct, seen = 0.0, 0, 0
+    loss_sum, seen, outputs, labels_seen = 0.0, 0, [], []
     for inputs, labels in batches:
         logits = model(**inputs).float()
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += int((logits.argmax(dim=-1) == labels).sum())
+        loss_sum += tasks.loss(logits, labels, targets, reduction="sum").item()
         seen += len(labels)
-    return loss_sum / max(seen, 1), correct / max(seen, 1)
+        outputs.append(logits.cpu())
+        labels_seen.append(labels.cpu())
+    if not seen:
+        return 0.0, 0.0
+    decoded = tasks.decode(torch.cat(outputs).numpy(), targets)
+    return loss_sum / seen, tasks.score(decoded, torch.cat(labels_seen).numpy(), targets)
 
 
 def _token_batch_source(token_ids, labels: torch.Tensor, batch_size: int, pad_id: int, device, *, shuffle: bool, seed=0):
@@ -206,14 +225,14 @@ def _token_batch_source(token_ids, labels: torch.Tensor, batch_size: int, pad_id
         yield inputs, labels[torch.as_tensor(indices)].to(device, non_blocking=True)
 
 
-def _build_classifier(config: RunConfig, num_classes: int, pretrained: bool, device):
+def _build_classifier(config: RunConfig, num_outputs: int, pretrained: bool, device):
     """Load the encoder, check the length limit, put a head on it."""
     bundle = load_encoder(config.model, pretrained=pretrained, pooling=config.pooling)
     if config.max_length > bundle.max_positions:
         raise ConfigError(
             f"max_length {config.max_length} is above what '{config.model}' accepts ({bundle.max_positions} tokens)."
         )
-    model = TextClassifier(bundle.encoder, bundle.pooling, num_classes, config.dropout).to(device)
+    model = TextClassifier(bundle.encoder, bundle.pooling, num_outputs, config.dropout).to(device)
     return model, bundle.tokenizer
 
 
@@ -221,12 +240,13 @@ def _train_encoder(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predi
     """Fine-tune an encoder (pretrained or random) on token batches."""
     strategy = get_strategy(config.strategy)
     device = pick_device(config.device)
-    model, tokenizer = _build_classifier(config, len(splits.label_names), strategy.pretrained, device)
+    targets = tasks.targets_of(splits.train)
+    model, tokenizer = _build_classifier(config, tasks.total_width(targets), strategy.pretrained, device)
     groups = strategy.prepare(model, config)
     train_ids = tokenize(tokenizer, splits.train.texts, config.max_length)
     val_ids = tokenize(tokenizer, splits.val.texts, config.max_length)
-    train_labels = torch.tensor(splits.train.labels)
-    val_labels = torch.tensor(splits.val.labels)
+    train_labels = tasks.target_matrix(splits.train)
+    val_labels = tasks.target_matrix(splits.val)
     pad = tokenizer.pad_token_id
     plan = FitPlan(
         model=model, param_groups=groups,
@@ -234,7 +254,8 @@ def _train_encoder(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predi
             train_ids, train_labels, config.batch_size, pad, device, shuffle=True, seed=config.seed * 1000 + epoch),
         batches_per_epoch=math.ceil(len(train_ids) / config.batch_size),
         evaluate_val=lambda: evaluate_batches(
-            model, _token_batch_source(val_ids, val_labels, EVAL_BATCH_SIZE, pad, device, shuffle=False)),
+            model, _token_batch_source(val_ids, val_labels, EVAL_BATCH_SIZE, pad, device, shuffle=False), targets),
+        targets=targets,
         on_epoch_start=(lambda epoch: strategy.on_epoch_start(model, epoch, config)) if strategy.on_epoch_start else None,
     )
     if strategy.before_fit is not None:
@@ -244,7 +265,7 @@ def _train_encoder(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predi
     if strategy.finalize is not None:
         strategy.finalize(model)
     _, total = count_parameters(model)
-    return EncoderPredictor(model, tokenizer, config.max_length, splits.label_names, device), history, best_epoch, trainable, total
+    return EncoderPredictor(model, tokenizer, config.max_length, targets, device), history, best_epoch, trainable, total
 
 
 class _HeadOnFeatures(nn.Module):
@@ -270,69 +291,87 @@ def _train_frozen(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predic
     """Frozen encoder: encode train/val texts once (cached), then train only the head on the vectors."""
     strategy = get_strategy(config.strategy)
     device = pick_device(config.device)
-    model, tokenizer = _build_classifier(config, len(splits.label_names), True, device)
+    targets = tasks.targets_of(splits.train)
+    model, tokenizer = _build_classifier(config, tasks.total_width(targets), True, device)
     groups = strategy.prepare(model, config)
     model_id = resolve_model_source(config.model)
     train_x, _ = cached_features(model, tokenizer, splits.train.texts, model_id=model_id,
                                  max_length=config.max_length, device=device)
     val_x, _ = cached_features(model, tokenizer, splits.val.texts, model_id=model_id,
                                max_length=config.max_length, device=device)
-    train_y, val_y = torch.tensor(splits.train.labels), torch.tensor(splits.val.labels)
+    train_y, val_y = tasks.target_matrix(splits.train), tasks.target_matrix(splits.val)
     head = _HeadOnFeatures(model)
     plan = FitPlan(
         model=head, param_groups=groups,
         train_batches=lambda epoch: _feature_batches(train_x, train_y, config.batch_size, device,
                                                      shuffle=True, seed=config.seed * 1000 + epoch),
         batches_per_epoch=math.ceil(len(train_y) / config.batch_size),
-        evaluate_val=lambda: evaluate_batches(head, _feature_batches(val_x, val_y, EVAL_BATCH_SIZE, device, shuffle=False)),
+        evaluate_val=lambda: evaluate_batches(
+            head, _feature_batches(val_x, val_y, EVAL_BATCH_SIZE, device, shuffle=False), targets),
+        targets=targets,
     )
     history, best_epoch, _ = fit(plan, config, emit, stop, device)
     trainable, total = count_parameters(model)
-    return EncoderPredictor(model, tokenizer, config.max_length, splits.label_names, device), history, best_epoch, trainable, total
+    return EncoderPredictor(model, tokenizer, config.max_length, targets, device), history, best_epoch, trainable, total
 
 
-TFIDF_C_GRID = (0.5, 2.0, 8.0, 32.0)  # inverse regularisation strengths tried; validation picks one
+TFIDF_C_GRID = (0.5, 2.0, 8.0, 32.0)  # logistic regression: inverse regularisation strengths tried
+TFIDF_ALPHA_GRID = (0.1, 0.3, 1.0, 3.0)  # ridge regression (numeric targets): strengths tried
+
+
+def _tfidf_model(target, train_x, train_y, val_x, val_y, seed: int, stop):
+    """The linear model for one target whose setting scores best on the validation split."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    if target.kind == "regression":
+        candidates = [Ridge(alpha=alpha) for alpha in TFIDF_ALPHA_GRID]
+    else:
+        candidates = [LogisticRegression(C=c, max_iter=2000, random_state=seed) for c in TFIDF_C_GRID]
+    best = None
+    for model in candidates:
+        if stop is not None and stop.is_set():
+            raise Cancelled()
+        model.fit(train_x, train_y)
+        val_score = model.score(val_x, val_y)  # accuracy, or R² for ridge
+        if best is None or val_score > best[0]:
+            best = (val_score, model)
+    return best[1]
 
 
 def _train_tfidf(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predictor, list, int, int, int]:
-    """TF-IDF of words and bigrams + logistic regression; C chosen on the validation split."""
+    """TF-IDF of words and bigrams + one linear model per target, its strength chosen on validation."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import log_loss
 
     started = time.perf_counter()
     emit(ev.RunStarted(config.strategy, 1, 0))
+    targets = tasks.targets_of(splits.train)
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
     train_x = vectorizer.fit_transform(splits.train.texts)
     val_x = vectorizer.transform(splits.val.texts)
-    classes = list(range(len(splits.label_names)))
-    best = None
-    for c in TFIDF_C_GRID:
-        if stop is not None and stop.is_set():
-            raise Cancelled()
-        clf = LogisticRegression(C=c, max_iter=2000, random_state=config.seed).fit(train_x, splits.train.labels)
-        val_accuracy = clf.score(val_x, splits.val.labels)
-        if best is None or val_accuracy > best[0]:
-            best = (val_accuracy, clf)
-    val_accuracy, clf = best
-    entry = {"epoch": 1, "train_loss": log_loss(splits.train.labels, clf.predict_proba(train_x), labels=classes),
-             "train_accuracy": clf.score(train_x, splits.train.labels),
-             "val_loss": log_loss(splits.val.labels, clf.predict_proba(val_x), labels=classes),
-             "val_accuracy": val_accuracy, "seconds": time.perf_counter() - started}
-    emit(ev.EpochEvaluated(config.strategy, 1, entry["train_loss"], entry["train_accuracy"],
-                           entry["val_loss"], val_accuracy, entry["seconds"]))
-    n_weights = clf.coef_.size + clf.intercept_.size
-    return TfidfPredictor(vectorizer, clf, splits.label_names), [entry], 1, n_weights, n_weights
+    models = [_tfidf_model(target, train_x, train_column.labels, val_x, val_column.labels, config.seed, stop)
+              for target, train_column, val_column in zip(targets, splits.train.columns, splits.val.columns)]
+    predictor = TfidfPredictor(vectorizer, models, targets)
+    scores = {}
+    for name, split in (("train", splits.train), ("val", splits.val)):
+        decoded = predictor.predict_outputs(split.texts)
+        y = tasks.target_matrix(split).numpy()
+        scores[name] = (tasks.decoded_loss(decoded, y, targets), tasks.score(decoded, y, targets))
+    score_name = tasks.score_name(targets)
+    entry = history_entry(1, *scores["train"], *scores["val"], time.perf_counter() - started, score_name)
+    emit(ev.EpochEvaluated(config.strategy, 1, *scores["train"], *scores["val"], entry["seconds"], score_name))
+    n_weights = sum(np.size(m.coef_) + np.size(m.intercept_) for m in models)
+    return predictor, [entry], 1, n_weights, n_weights
 
 
 TRAINERS = {"encoder": _train_encoder, "features": _train_frozen, "tfidf": _train_tfidf}
 
 
-def _evaluate_on_test(predictor: Predictor, splits: Splits) -> tuple[dict, float]:
+def _evaluate_on_test(predictor: Predictor, splits: Splits) -> tuple[list[dict], float]:
+    """Per-target metrics on the held-out test split, and the seconds prediction took."""
     started = time.perf_counter()
-    probs = predictor.predict_proba(splits.test.texts)
+    decoded = predictor.predict_outputs(splits.test.texts)
     seconds = time.perf_counter() - started
-    return classification_metrics(splits.test.labels, probs.argmax(axis=1), splits.label_names), seconds
+    return tasks.metrics(decoded, tasks.target_matrix(splits.test).numpy(), predictor.targets), seconds
 
 
 def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
@@ -344,8 +383,8 @@ def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
     """
     emit = on_event or (lambda event: None)
     result = RunResult(strategy=config.strategy, model=config.model, labels=list(splits.label_names),
-                       n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test),
-                       config=config.to_dict())
+                       task=splits.task, n_train=len(splits.train), n_val=len(splits.val),
+                       n_test=len(splits.test), config=config.to_dict())
     started = time.perf_counter()
     try:
         seed_everything(config.seed)
@@ -368,7 +407,6 @@ def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
         return TrainOutcome(result)
     result.history, result.best_epoch = history, best_epoch
     result.trainable_params, result.total_params = trainable, total
-    result.test_accuracy, result.macro_f1 = metrics["accuracy"], metrics["macro_f1"]
-    result.per_class, result.confusion_matrix = metrics["per_class"], metrics["confusion_matrix"]
+    result.set_metrics(metrics, tasks.summary_score(metrics), tasks.score_name(predictor.targets))
     emit(ev.RunFinished(config.strategy, result))
     return TrainOutcome(result, predictor)

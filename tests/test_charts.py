@@ -125,7 +125,7 @@ def test_fold_progress_tracks_steps_eta_and_curves():
     full, tfidf = fold_progress(["full", "tfidf"], events, results=[])
     assert (full.status, full.step, full.total_steps, full.fraction) == ("running", 4, 10, 0.4)
     assert full.eta_seconds == pytest.approx(12.0)  # 2 s per step so far, 6 steps left
-    assert full.losses == [(4, 0.6)] and full.epoch_metrics[0]["val_accuracy"] == 0.68
+    assert full.losses == [(4, 0.6)] and full.epoch_metrics[0]["val_score"] == 0.68
     assert tfidf.status == "queued" and tfidf.eta_seconds is None
     assert len(loss_figure([full, tfidf]).data) == 1
     assert list(val_accuracy_figure([full, tfidf]).data[0].y) == [0.68]

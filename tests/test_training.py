@@ -109,7 +109,7 @@ def test_cancel_stops_within_a_batch(tiny_model_dir, tiny_splits):
 def test_nan_loss_fails_with_reason(tiny_model_dir, tiny_splits, monkeypatch):
     import core.training as training
 
-    monkeypatch.setattr(training.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(training.tasks, "loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     result = train(config_for(tiny_model_dir, "full", epochs=1), tiny_splits).result
     assert result.status == "failed"
     assert "loss became nan" in result.reason and "lower the learning rate" in result.reason
