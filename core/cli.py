@@ -238,7 +238,8 @@ def cmd_predict(args) -> int:
     if not args.texts:
         raise LabError("Give a text to classify, or --file with a table of texts.")
     for text, p in zip(args.texts, predictor.predict(args.texts)):
-        fields = "\t".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in prediction_fields(p).items())
+        # label<TAB>confidence<TAB>text (a number for regression; more columns for more targets)
+        fields = "\t".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in prediction_fields(p).values())
         print(f"{fields}\t{text}")
     return 0
 
