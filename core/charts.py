@@ -161,6 +161,24 @@ def confusion_figure(result: RunResult, title: str | None = None) -> go.Figure:
     return _layout(fig, title or result.strategy, "predicted class", "true class", height=300)
 
 
+def value_figure(rows: list[dict]) -> go.Figure:
+    """Each model's predicted number for one text (regression): rows of model / value."""
+    fig = go.Figure(go.Bar(y=[row["model"] for row in rows], x=[row["value"] for row in rows], orientation="h",
+                           marker_color=PALETTE[0], text=[f"{row['value']:.3g}" for row in rows]))
+    fig.update_yaxes(categoryorder="array", categoryarray=[row["model"] for row in rows][::-1])
+    return _layout(fig, "Predicted value per model", "predicted value", "", height=max(200, 60 + 45 * len(rows)))
+
+
+def target_histogram_figure(values_by_split: dict[str, list[float]], name: str) -> go.Figure:
+    """Overlaid histograms of a numeric target in each split (what class balance is for classes)."""
+    fig = go.Figure()
+    for i, (split, values) in enumerate(values_by_split.items()):
+        fig.add_histogram(x=values, name=split, opacity=0.6, marker_color=PALETTE[i % len(PALETTE)],
+                          histnorm="percent")
+    fig.update_layout(barmode="overlay")
+    return _layout(fig, f"Distribution of '{name}' per split", name, "% of split")
+
+
 def confidence_figure(rows: list[dict]) -> go.Figure:
     """Each model's predicted label and confidence for one text: rows of model / label / confidence."""
     labels = sorted({row["label"] for row in rows})

@@ -151,9 +151,9 @@ def cmd_compare(args) -> int:
     splits = make_splits(data, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed)
     data_info = {"data": args.data, "n_train": len(splits.train), "n_val": len(splits.val),
                  "n_test": len(splits.test), "labels": list(splits.label_names), "dropped": data.dropped,
-                 "targets": [describe_target(column) for column in data.columns]}
+                 "task": data.task, "targets": data.describe_targets()}
     print(f"data: {args.data} - {len(splits.train)} train / {len(splits.val)} validation / "
-          f"{len(splits.test)} test; {'; '.join(data_info['targets'])}", file=sys.stderr)
+          f"{len(splits.test)} test; {data_info['targets']}", file=sys.stderr)
     out = Path(args.out)
     runs_root = Path(args.runs_dir) if args.runs_dir else out / "runs"
     results = run_queue(configs, splits, runs_root, ProgressPrinter(), data_info=data_info)
@@ -163,13 +163,6 @@ def cmd_compare(args) -> int:
     print(format_table(results))
     print(f"\nwrote {path} and {out / 'comparison.png'}")
     return 0 if any(r.ok for r in results) else 1
-
-
-def describe_target(column) -> str:
-    """'label: classes negative, positive' or 'rating: a number (regression)'."""
-    if column.is_regression:
-        return f"{column.target}: a number (regression)"
-    return f"{column.target}: classes {', '.join(column.label_names)}"
 
 
 def _strategies_and_data(args):

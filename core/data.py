@@ -93,6 +93,15 @@ class LabeledTexts:
         """Every target of these texts: this one first, then `others` (multi-task)."""
         return (self, *self.others)
 
+    def describe_targets(self) -> str:
+        """'classes negative, positive' or, per target, 'score: a number (regression)'."""
+        def words(column: LabeledTexts) -> str:
+            return "a number (regression)" if column.is_regression else f"classes {', '.join(column.label_names)}"
+
+        if not self.others:
+            return words(self)
+        return "; ".join(f"{column.target}: {words(column)}" for column in self.columns)
+
     def subset(self, indices: Iterable[int]) -> LabeledTexts:
         """The rows at `indices`, in that order, with the same targets (dropped = 0)."""
         rows = [int(i) for i in indices]

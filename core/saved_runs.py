@@ -31,8 +31,8 @@ class SavedRun:
 
     @property
     def label(self) -> str:
-        """One line to pick the run by: strategy, accuracy, data, time (UTC)."""
-        accuracy = f"accuracy {self.result.test_accuracy:.3f}" if self.result.test_accuracy is not None else ""
+        """One line to pick the run by: strategy, held-out score, data, time (UTC)."""
+        accuracy = self.result.headline if self.result.test_score is not None or self.result.test_accuracy else ""
         data = self.data_info.get("description") or self.data_info.get("data", "")
         parts = [self.result.strategy, accuracy, data, f"{self.saved_at} UTC" if self.saved_at else ""]
         return " · ".join(part for part in parts if part)

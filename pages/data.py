@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.charts import class_balance_figure, token_length_figure, truncated_percent
+from core.charts import class_balance_figure, target_histogram_figure, token_length_figure, truncated_percent
 from core.data import BUNDLED, FORMATS, LabeledTexts, detect_columns, from_frame, load_source, make_splits, read_table
 from core.errors import DataError, LabError
 from core.models import DEFAULT_MODEL, load_tokenizer
@@ -15,6 +15,8 @@ SOURCES = {"rotten_tomatoes": "Rotten Tomatoes: 8,530 short review sentences (fa
            "synthetic": "Synthetic reviews: generated, with adjustable difficulty and label noise",
            "upload": f"Your own file ({', '.join(FORMATS)})"}
 SOURCE_NAMES = {"rotten_tomatoes": "Rotten Tomatoes", "imdb": "IMDb"}
+TASK_CHOICES = {"auto": "auto (detect from the values)", "classification": "classification (labels)",
+                "regression": "regression (a number)"}
 UPLOAD_KEY = "uploaded_table"  # (file id, file name, table): the table survives page switches
 
 
@@ -43,12 +45,13 @@ def uploaded_texts() -> tuple[LabeledTexts, str]:
         st.stop()
     _, name, table = st.session_state[UPLOAD_KEY]
     st.caption(f"**{name}**: {len(table):,} rows; columns {', '.join(map(str, table.columns))}.")
-    text_column, label_column = column_mapping(table, name)
-    return from_frame(table, text_column, label_column), name
+    text_column, label_columns, task = column_mapping(table, name)
+    return from_frame(table, text_column, label_columns, task), name
 
 
-def column_mapping(table, file_name: str) -> tuple[str, str]:
-    """Two selectboxes, pre-filled with the detected columns; a detection problem is shown, not raised."""
+def column_mapping(table, file_name: str) -> tuple[str, list[str], str]:
+    """Text and label columns, pre-filled with the detected ones (a detection problem is shown, not
+    raised), further label columns for multi-task training, and the task type."""
     columns = [str(column) for column in table.columns]
     try:
         detected = detect_columns(table)
@@ -61,10 +64,19 @@ def column_mapping(table, file_name: str) -> tuple[str, str]:
         set_kept("data_columns_file", file_name)
         set_kept("data_text_column", detected[0])
         set_kept("data_label_column", detected[1])
-    text_col, label_col = st.columns(2)
+    text_col, label_col, task_col = st.columns(3)
     text_column = text_col.selectbox("Text column", columns, **kept("data_text_column", detected[0]))
     label_column = label_col.selectbox("Label column", columns, **kept("data_label_column", detected[1]))
-    return text_column, label_column
+    task = task_col.selectbox("Task", list(TASK_CHOICES), format_func=TASK_CHOICES.get, **kept("data_task", "auto"),
+                              help="Classification predicts one of the labels; regression predicts a number "
+                                   "(MSE loss; scored by MAE, RMSE and R²). Auto picks regression for numeric "
+                                   "columns with fractions or more than 20 distinct values.")
+    others = [column for column in columns if column not in (text_column, label_column)]
+    extra = st.multiselect("More label columns (multi-task: one shared encoder, one head per column)", others,
+                           **kept(f"data_extra_labels_{file_name}", []),
+                           help="Each column gets its own output head on the same encoder; the loss adds "
+                                "them up. The first label column stays the main one on every page.")
+    return text_column, [label_column, *[c for c in extra if c in others]], task
 
 
 def split_sizes(size_key: str, n_rows: int) -> tuple[int, int | None, int]:
@@ -107,6 +119,16 @@ def show_token_lengths(texts: tuple[str, ...]) -> None:
                f"{max_length} tokens and will be cut (counted with the tokenizer of {model}).")
 
 
+def preview_columns(train: LabeledTexts, rows: int = 50) -> dict:
+    """The first training rows: text, then each target as its class name or number."""
+    table = {"text": train.texts[:rows]}
+    for column in train.columns:
+        name = "label" if not train.others and not column.is_regression else column.target
+        table[name] = list(column.labels[:rows]) if column.is_regression else \
+            [column.label_names[i] for i in column.labels[:rows]]
+    return table
+
+
 st.title("Data")
 source = st.radio("Labelled texts", list(SOURCES), format_func=SOURCES.get, **kept("data_source", "rotten_tomatoes"))
 try:
@@ -122,7 +144,7 @@ try:
         size_key = f"upload_{name}"
     if data.dropped:
         st.caption(f"{data.dropped:,} rows without a text or a label were left out.")
-    st.caption(f"{len(data):,} labelled texts, classes: {', '.join(data.label_names)}.")
+    st.caption(f"{len(data):,} labelled texts; {data.describe_targets()}.")
     n_train, n_val, n_test = split_sizes(size_key, len(data))
     splits = make_splits(data, n_train=n_train, n_val=n_val, n_test=n_test)
 except DataError as exc:
@@ -132,7 +154,9 @@ except DataError as exc:
 sizes = f"{len(splits.train):,} train / {len(splits.val):,} validation / {len(splits.test):,} test"
 info = {"data": source if source != "upload" else name, "n_train": len(splits.train), "n_val": len(splits.val),
         "n_test": len(splits.test), "labels": list(splits.label_names), "dropped": data.dropped,
-        "description": f"{name} · {sizes}"}
+        "task": data.task, "targets": data.describe_targets(),
+        "description": f"{name} · {sizes}" + (f" · {data.describe_targets()}" if data.is_regression or data.others
+                                               else "")}
 current = current_dataset()
 if current is not None and current.info == info:
     st.success(f"In use for training: {info['description']}.", icon=":material/check_circle:")
@@ -142,12 +166,14 @@ elif st.button(f"Use this data for training: {sizes}", type="primary", key="use_
     st.rerun()
 
 st.subheader("Preview (training split)")
-st.dataframe({"text": splits.train.texts[:50], "label": [splits.label_names[i] for i in splits.train.labels[:50]]},
-             height=260, column_config={"text": st.column_config.TextColumn(width="large")})
+st.dataframe(preview_columns(splits.train), height=260,
+             column_config={"text": st.column_config.TextColumn(width="large")})
 balance_col, length_col = st.columns(2)
 with balance_col:
-    counts = {"train": splits.train.class_counts(), "validation": splits.val.class_counts(),
-              "test": splits.test.class_counts()}
-    st.plotly_chart(class_balance_figure(counts))
+    parts = {"train": splits.train, "validation": splits.val, "test": splits.test}
+    if splits.train.is_regression:
+        st.plotly_chart(target_histogram_figure({k: list(v.labels) for k, v in parts.items()}, splits.train.target))
+    else:
+        st.plotly_chart(class_balance_figure({k: v.class_counts() for k, v in parts.items()}))
 with length_col:
     show_token_lengths(splits.train.texts)

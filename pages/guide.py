@@ -41,6 +41,8 @@ def best_runs(runs: dict) -> dict:
     """Strategy id -> the saved run of that strategy with the best test accuracy."""
     best = {}
     for run in runs.values():
+        if run.result.test_accuracy is None:  # numeric targets: the advice compares accuracy
+            continue
         strategy = run.result.strategy
         if strategy not in best or run.result.test_accuracy > best[strategy].result.test_accuracy:
             best[strategy] = run

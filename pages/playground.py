@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from core.charts import confidence_figure
+from core.charts import confidence_figure, value_figure
 from core.data import FORMATS, detect_columns, read_table
 from core.errors import DataError, LabError
+from core.predict import prediction_fields
 from ui.runs import cached_predictor, runs_by_name, saved_run_picker
 from ui.state import TRAIN_PAGE, kept, set_kept
 
@@ -29,22 +30,23 @@ def load_predictors(runs: dict) -> dict:
 
 
 def prediction_rows(predictors: dict, text: str) -> list[dict]:
-    """Each model's label, confidence and class probabilities for one text."""
+    """Each model's label, confidence and class probabilities (or predicted value) for one text;
+    a multi-task model adds its further targets' columns."""
     rows = []
     for name, predictor in predictors.items():
         prediction = predictor.predict([text])[0]
-        rows.append({"model": name, "label": prediction.label, "confidence": prediction.confidence,
+        rows.append({"model": name, **prediction_fields(prediction),
                      **{f"P({label})": p for label, p in prediction.probabilities.items()}})
     return rows
 
 
 def label_table(predictors: dict, texts: list[str]) -> pd.DataFrame:
-    """The texts with every model's label and confidence as columns."""
+    """The texts with every model's label and confidence (or value) as columns."""
     table = pd.DataFrame({"text": texts})
     for name, predictor in predictors.items():
-        predictions = predictor.predict(texts)
-        table[f"{name}: label"] = [p.label for p in predictions]
-        table[f"{name}: confidence"] = [round(p.confidence, 4) for p in predictions]
+        fields = pd.DataFrame([prediction_fields(p) for p in predictor.predict(texts)])
+        for column in fields.columns:
+            table[f"{name}: {column}"] = fields[column]
     return table
 
 
@@ -91,10 +93,17 @@ text = st.text_area("Text to classify", height=90, **kept("play_text", EXAMPLES[
 if text.strip() and predictors:
     rows = prediction_rows(predictors, text)
     table_col, chart_col = st.columns(2)
-    table_col.dataframe(pd.DataFrame(rows), hide_index=True,
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    table_col.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True,
                         column_config={name: st.column_config.NumberColumn(format="%.3f")
-                                       for name in rows[0] if name == "confidence" or name.startswith("P(")})
-    chart_col.plotly_chart(confidence_figure(rows))
+                                       for name in columns if name.endswith(("confidence", "value")) or name.startswith("P(")})
+    with chart_col:
+        classified = [row for row in rows if "confidence" in row]
+        valued = [row for row in rows if "value" in row]
+        if classified:
+            st.plotly_chart(confidence_figure(classified))
+        if valued:
+            st.plotly_chart(value_figure(valued))
 
 st.subheader("Label a whole file")
 batch_section(predictors)

@@ -14,6 +14,11 @@ NUMBER_COLUMNS = {
     "Test accuracy": st.column_config.NumberColumn(format="%.3f", help="Share of held-out test texts labelled right."),
     "Macro-F1": st.column_config.NumberColumn(format="%.3f",
                                               help="F1 averaged over classes: low when one class is neglected."),
+    "Test R²": st.column_config.NumberColumn(format="%.3f", help="Numeric target: 1 = perfect, 0 = no better "
+                                             "than always predicting the mean, below 0 = worse."),
+    "Test MAE": st.column_config.NumberColumn(format="%.3g", help="Numeric target: mean absolute error, in its units."),
+    "Test RMSE": st.column_config.NumberColumn(format="%.3g", help="Numeric target: root mean squared error; "
+                                               "punishes large misses more than MAE."),
     "Training time (s)": st.column_config.NumberColumn(format="%.1f",
                                                        help="Wall time on this machine, model loading included."),
     "Prediction time (s)": st.column_config.NumberColumn(format="%.2f", help="Time to label the whole test set."),
@@ -24,13 +29,24 @@ NUMBER_COLUMNS = {
 
 
 def comparison_table(runs: dict[str, SavedRun]) -> pd.DataFrame:
-    """One row per run with the numbers that decide between strategies."""
-    rows = [{"Run": name, "Data": run.data_info.get("description", ""), "Test accuracy": run.result.test_accuracy,
-             "Macro-F1": run.result.macro_f1, "Training time (s)": run.result.train_seconds,
-             "Prediction time (s)": run.result.predict_seconds, "Trainable params": run.result.trainable_params,
-             "Total params": run.result.total_params, "% trainable": run.result.percent_trainable}
-            for name, run in runs.items()]
-    return pd.DataFrame(rows)
+    """One row per run with the numbers that decide between strategies.
+
+    Accuracy and macro-F1 for classes, R² / MAE / RMSE for a numeric target, and one column per
+    further target of a multi-task run; columns no run fills are left out.
+    """
+    rows = []
+    for name, run in runs.items():
+        r = run.result
+        row = {"Run": name, "Data": run.data_info.get("description", ""), "Test accuracy": r.test_accuracy,
+               "Macro-F1": r.macro_f1, "Test R²": r.test_r2, "Test MAE": r.test_mae, "Test RMSE": r.test_rmse}
+        for metrics in r.targets[1:]:
+            kind = "accuracy" if metrics["kind"] == "classification" else "R²"
+            row[f"{metrics['name']}: {kind}"] = metrics["accuracy" if kind == "accuracy" else "r2"]
+        row.update({"Training time (s)": r.train_seconds, "Prediction time (s)": r.predict_seconds,
+                    "Trainable params": r.trainable_params, "Total params": r.total_params,
+                    "% trainable": r.percent_trainable})
+        rows.append(row)
+    return pd.DataFrame(rows).dropna(axis=1, how="all")
 
 
 def results_json(runs: dict[str, SavedRun]) -> str:
@@ -50,7 +66,7 @@ def comparison_figure_png(results: dict) -> bytes:
 
 def show_confusion_matrices(results: dict) -> None:
     """One heatmap per run, three to a row."""
-    names = list(results)
+    names = [name for name, result in results.items() if result.confusion_matrix]
     for start in range(0, len(names), 3):
         for column, name in zip(st.columns(3), names[start:start + 3]):
             with column:
@@ -62,6 +78,16 @@ def per_class_report(results: dict) -> pd.DataFrame:
     return pd.DataFrame([{"Run": name, "Class": row["label"], "Precision": row["precision"], "Recall": row["recall"],
                           "F1": row["f1"], "Test examples": row["support"]}
                          for name, result in results.items() for row in result.per_class])
+
+
+def target_report(results: dict) -> pd.DataFrame:
+    """One row per (run, target) of multi-task runs: accuracy and macro-F1, or R², MAE and RMSE."""
+    rows = []
+    for name, result in results.items():
+        for m in result.targets if len(result.targets) > 1 else []:
+            rows.append({"Run": name, "Target": m["name"], "Kind": m["kind"], "Accuracy": m.get("accuracy"),
+                         "Macro-F1": m.get("macro_f1"), "R²": m.get("r2"), "MAE": m.get("mae"), "RMSE": m.get("rmse")})
+    return pd.DataFrame(rows).dropna(axis=1, how="all").round(3)
 
 
 st.title("Results")
@@ -93,12 +119,16 @@ st.plotly_chart(learning_curves_figure(results))
 st.caption("A widening gap between training (dashed) and validation (solid) accuracy means the model "
            "memorises the training texts (overfitting).")
 
-st.subheader("Confusion matrices (test split)")
-show_confusion_matrices(results)
-st.subheader("Per-class report (test split)")
-st.dataframe(per_class_report(results), hide_index=True,
-             column_config={name: st.column_config.NumberColumn(format="%.3f")
-                            for name in ("Precision", "Recall", "F1")})
+if any(result.confusion_matrix for result in results.values()):
+    st.subheader("Confusion matrices (test split)")
+    show_confusion_matrices(results)
+    st.subheader("Per-class report (test split)")
+    st.dataframe(per_class_report(results), hide_index=True,
+                 column_config={name: st.column_config.NumberColumn(format="%.3f")
+                                for name in ("Precision", "Recall", "F1")})
+if any(len(result.targets) > 1 for result in results.values()):
+    st.subheader("Every target (multi-task runs, test split)")
+    st.dataframe(target_report(results), hide_index=True)
 
 st.subheader("Downloads")
 csv_col, json_col, png_col = st.columns(3)

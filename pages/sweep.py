@@ -133,6 +133,11 @@ if sweep is not None:
     st.subheader("Set up a new sweep")
 
 train_split = dataset.splits.train
+if train_split.is_regression or train_split.others:
+    st.info("The sweep compares test accuracy of single-label classification. The data in use has "
+            f"{train_split.describe_targets()}: compare strategies on it on the Train page, or choose "
+            "classification data on the Data page.", icon=":material/info:")
+    st.stop()
 st.caption(f"Data: {dataset.description}. Samples are drawn from the {len(train_split):,} training texts; "
            "validation and test stay fixed.")
 strategies = strategy_picker("sweep_strategies", "Strategies")

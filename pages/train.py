@@ -24,8 +24,7 @@ def show_estimate(configs: list[RunConfig], splits) -> None:
 def describe_run(run: RunProgress) -> str:
     """One status line for one run of the queue."""
     if run.status == "finished":
-        return (f"**{run.strategy}**: finished, test accuracy **{run.test_accuracy:.3f}** "
-                f"in {format_seconds(run.train_seconds)}")
+        return f"**{run.strategy}**: finished, test {run.headline} in {format_seconds(run.train_seconds)}"
     if run.status == "running" and run.total_steps:
         return f"**{run.strategy}**: training, epoch {run.epoch} of {run.epochs}, step {run.step} of {run.total_steps}"
     if run.status == "running":
@@ -57,7 +56,7 @@ def show_curves(runs: list[RunProgress]) -> None:
         if any(run.epoch_metrics for run in runs):
             st.plotly_chart(val_accuracy_figure(runs))
         else:
-            st.caption("Validation accuracy appears after the first epoch.")
+            st.caption("The validation score (accuracy, or R² for numbers) appears after the first epoch.")
 
 
 def live_view(was_running: bool) -> None:

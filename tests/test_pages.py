@@ -434,3 +434,63 @@ def test_no_page_after_the_data_page_imports_a_package_of_its_own(tmp_path):
                            text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert json.loads(shown.stdout.strip().splitlines()[-1]) == {page: [] for page in pages}
+
+
+# ---------------------------------------------------------------- numeric and multi-task targets
+
+
+def rated_csv(n: int = 160) -> bytes:
+    from tests.test_tasks import rated_rows
+
+    lines = ["review,score,topic,sentiment"] + [f"{r['review']},{r['score']:.3f},{r['topic']},{r['sentiment']}"
+                                               for r in rated_rows(n, seed=2)]
+    return "\n".join(lines).encode()
+
+
+def upload_rated(at: AppTest, label: str, extra: list[str] | None = None) -> None:
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_data_file").upload("rated.csv", rated_csv(), "text/csv")
+    at.run()
+    at.selectbox(key="data_text_column").set_value("review")
+    at.selectbox(key="data_label_column").set_value(label).run()
+    if extra:
+        at.multiselect(key="data_extra_labels_rated.csv").set_value(extra).run()
+    at.number_input(key="data_n_train_upload_rated.csv").set_value(80)
+    at.number_input(key="data_n_test_upload_rated.csv").set_value(40).run()
+    assert not at.error, texts_of(at.error)
+
+
+def test_a_numeric_column_trains_as_regression_from_data_to_playground(isolated_runs):
+    at = open_page("pages/data.py")
+    upload_rated(at, "score")
+    assert "160 labelled texts; a number (regression)." in texts_of(at.caption)
+    assert "Distribution of 'score'" in at.get("plotly_chart")[0].proto.spec
+    at.button(key="use_data").click().run()
+    at.switch_page("pages/train.py").run()
+    train_from_page(at, ["tfidf"])
+    assert any("test R²" in text for text in texts_of(at.markdown))
+    at.switch_page("pages/results.py").run()
+    table = at.dataframe[0].value
+    assert {"Test R²", "Test MAE", "Test RMSE"} <= set(table.columns) and "Test accuracy" not in table.columns
+    assert table["Test R²"][0] > 0.5
+    assert not any(sub.value.startswith("Confusion") for sub in at.subheader)
+    at.switch_page("pages/playground.py").run()
+    assert "value" in at.dataframe[0].value.columns and "confidence" not in at.dataframe[0].value.columns
+    at.switch_page("pages/sweep.py").run()
+    assert any("single-label classification" in info for info in texts_of(at.info))
+
+
+def test_two_label_columns_train_one_head_each_and_report_both(isolated_runs):
+    at = open_page("pages/data.py")
+    upload_rated(at, "sentiment", extra=["topic"])
+    assert "sentiment: classes neg, pos; topic: classes acting, music" in " ".join(texts_of(at.caption))
+    assert list(at.dataframe[0].value.columns) == ["text", "sentiment", "topic"]
+    at.button(key="use_data").click().run()
+    at.switch_page("pages/train.py").run()
+    train_from_page(at, ["tfidf"])
+    at.switch_page("pages/results.py").run()
+    table = at.dataframe[0].value
+    assert "topic: accuracy" in table.columns and table["topic: accuracy"][0] > 0.9
+    assert any(sub.value.startswith("Every target") for sub in at.subheader)
+    at.switch_page("pages/playground.py").run()
+    assert {"label", "topic label", "topic confidence"} <= set(at.dataframe[0].value.columns)
