@@ -31,6 +31,7 @@ HYPERPARAMETERS = {
     "--seed": ("seed", int, "random seed for splits, init and shuffling"),
     "--pooling": ("pooling", str, "auto, mean, cls or pooler"),
     "--device": ("device", str, "auto, cpu or cuda"),
+    "--precision": ("precision", str, "auto (bf16 where the chip does it natively), fp32, bf16, or fp16 (GPU)"),
     "--top-k": ("top_k", int, "top_k strategy: encoder layers that train"),
     "--lr-decay": ("lr_decay", float, "discriminative strategy: LR divided by this per layer"),
     "--lr-head-finetune": ("lr_head_finetune", float, "learning rate of the new head while the encoder fine-tunes"),

@@ -32,6 +32,7 @@ class RunConfig:
     seed: int = 0
     pooling: str = "auto"  # the encoder's own recipe: mean for sentence-transformers, else [CLS]
     device: str = "auto"
+    precision: str = "auto"  # bf16 autocast where the chip does bf16 natively (CPU or GPU), else fp32; see README
     # Options of the advanced strategies (ignored by the others).
     top_k: int = 2  # `top_k`: how many top encoder layers train
     lr_decay: float = 2.6  # `discriminative`: LR divided by this per layer going down (ULMFiT)
@@ -69,6 +70,10 @@ class RunConfig:
             raise ConfigError(f"Layer-wise LR decay {self.lr_decay} must be at least 1 (1 = no decay).")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"Unknown pooling '{self.pooling}'; choose one of {', '.join(POOLINGS)}.")
+        from core.features import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"Unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}.")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"Unknown device '{self.device}'; choose auto, cpu or cuda.")
 

@@ -31,8 +31,9 @@ def cache_dir() -> Path | None:
 
 @lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
-    """True on CPUs with native bf16 matmul (AVX512-BF16 or AMX); elsewhere bf16 would be slower."""
-    if os.environ.get("TL_LAB_FEATURES_FP32") == "1":
+    """True on CPUs with native bf16 matmul (AVX512-BF16 or AMX); elsewhere bf16 would be slower.
+    TL_LAB_FP32=1 (or the older TL_LAB_FEATURES_FP32=1) makes precision "auto" mean fp32 on CPU."""
+    if "1" in (os.environ.get("TL_LAB_FP32"), os.environ.get("TL_LAB_FEATURES_FP32")):
         return False
     try:
         flags = Path("/proc/cpuinfo").read_text()
@@ -41,12 +42,31 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def feature_dtype(device: torch.device) -> torch.dtype:
-    """bf16 where the hardware does it natively: features for a linear head lose nothing
-    measurable (cosine >= 0.9999 to fp32, same accuracy) and encode ~2x faster (bench/bf16_features.py)."""
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def compute_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
+    """The dtype matmuls run in. auto: bf16 where the hardware does it natively (CUDA with bf16,
+    CPUs with AVX512-BF16 or AMX), fp16 on older GPUs, else fp32. fp16 is for GPUs only."""
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            from core.errors import ConfigError
+
+            raise ConfigError("Precision fp16 needs a CUDA GPU; on a CPU use auto, bf16 or fp32.")
+        return torch.float16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if cpu_has_bf16() else torch.float32
+
+
+def feature_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
+    """Frozen features in `compute_dtype`: for a linear head bf16 loses nothing measurable
+    (cosine >= 0.9999 to fp32, same accuracy) and encodes ~2x faster (bench/bf16_features.py)."""
+    return compute_dtype(device, precision)
 
 
 def feature_key(model_id: str, pooling: str, max_length: int, texts, dtype: torch.dtype = torch.float32) -> str:
@@ -61,10 +81,10 @@ def feature_key(model_id: str, pooling: str, max_length: int, texts, dtype: torc
 
 @torch.inference_mode()
 def compute_features(classifier, tokenizer, texts, max_length: int, batch_size: int = 64,
-                     device: torch.device | None = None) -> torch.Tensor:
+                     device: torch.device | None = None, precision: str = "auto") -> torch.Tensor:
     """Pooled encoder vectors for every text: -> (n_texts, hidden), float32 on CPU, input order."""
     device = device or torch.device("cpu")
-    dtype = feature_dtype(device)
+    dtype = feature_dtype(device, precision)
     classifier.eval()
     token_ids = tokenize(tokenizer, texts, max_length)
     hidden = classifier.encoder.config.hidden_size
@@ -77,9 +97,10 @@ def compute_features(classifier, tokenizer, texts, max_length: int, batch_size: 
 
 
 def cached_features(classifier, tokenizer, texts, *, model_id: str, max_length: int,
-                    batch_size: int = 64, device=None) -> tuple[torch.Tensor, bool]:
+                    batch_size: int = 64, device=None, precision: str = "auto") -> tuple[torch.Tensor, bool]:
     """Features for `texts`, from the cache when present. Returns (features, was_cached)."""
-    key = feature_key(model_id, classifier.pooling, max_length, texts, feature_dtype(device or torch.device("cpu")))
+    dtype = feature_dtype(device or torch.device("cpu"), precision)
+    key = feature_key(model_id, classifier.pooling, max_length, texts, dtype)
     with _LOCK:
         if key in _MEMORY:
             return _MEMORY[key], True
@@ -89,7 +110,7 @@ def cached_features(classifier, tokenizer, texts, *, model_id: str, max_length: 
         features = load_file(str(path))["features"]
         hit = True
     else:
-        features = compute_features(classifier, tokenizer, texts, max_length, batch_size, device)
+        features = compute_features(classifier, tokenizer, texts, max_length, batch_size, device, precision)
         hit = False
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

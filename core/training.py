@@ -27,7 +27,7 @@ from core.batching import token_batches, tokenize
 from core.config import RunConfig
 from core.data import Splits
 from core.errors import ConfigError, LabError, TrainingError
-from core.features import cached_features
+from core.features import cached_features, compute_dtype
 from core.models import TextClassifier, count_parameters, load_encoder, pick_device, resolve_model_source
 from core.predict import EncoderPredictor, Predictor, TfidfPredictor
 from core.results import RunResult
@@ -78,13 +78,15 @@ def warmup_then_linear_decay(total_steps: int, warmup_steps: int) -> Callable[[i
     return factor
 
 
-def autocast_for(device: torch.device):
-    """bf16 autocast on GPUs that support it, fp16 (with a scaler) on older ones, nothing on CPU."""
-    if device.type != "cuda":
+def autocast_for(device: torch.device, precision: str = "auto"):
+    """(autocast context factory, gradient scaler or None) for `precision` (see core.features.compute_dtype):
+    bf16 autocast where the hardware has it, fp16 with a scaler on older GPUs, plain fp32 otherwise.
+    Weights, optimizer state and the loss stay fp32 either way."""
+    dtype = compute_dtype(device, precision)
+    if dtype == torch.float32:
         return contextlib.nullcontext, None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+    return (lambda: torch.autocast(device.type, dtype=dtype)), scaler
 
 
 @dataclass
@@ -120,7 +122,7 @@ def _optimizer_step(loop: _Loop, scaler) -> None:
 
 def _train_one_epoch(loop: _Loop, epoch: int) -> tuple[float, float]:
     """One pass over the training batches; returns (mean train loss, train score)."""
-    amp, scaler = autocast_for(loop.device)
+    amp, scaler = autocast_for(loop.device, loop.config.precision)
     accum = loop.config.grad_accum_steps
     targets = loop.plan.targets
     loop.plan.model.train()
@@ -296,9 +298,9 @@ def _train_frozen(config: RunConfig, splits: Splits, emit, stop) -> tuple[Predic
     groups = strategy.prepare(model, config)
     model_id = resolve_model_source(config.model)
     train_x, _ = cached_features(model, tokenizer, splits.train.texts, model_id=model_id,
-                                 max_length=config.max_length, device=device)
+                                 max_length=config.max_length, device=device, precision=config.precision)
     val_x, _ = cached_features(model, tokenizer, splits.val.texts, model_id=model_id,
-                               max_length=config.max_length, device=device)
+                               max_length=config.max_length, device=device, precision=config.precision)
     train_y, val_y = tasks.target_matrix(splits.train), tasks.target_matrix(splits.val)
     head = _HeadOnFeatures(model)
     plan = FitPlan(

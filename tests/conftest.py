@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# precision "auto" is bf16 on CPUs with native bf16 and fp32 elsewhere: tests pin fp32 so that they
+# behave alike on every CI machine; the bf16 path has tests of its own that ask for it by name.
+os.environ.setdefault("TL_LAB_FP32", "1")
 
 POSITIVE = ["a wonderful, moving film", "great acting and a clever plot", "I loved every minute",
             "brilliant and funny", "a joy to watch", "superb direction, great cast",

@@ -179,3 +179,34 @@ def test_three_class_task_end_to_end(tiny_model_dir, tmp_path):
         assert run["status"] == "finished"
         assert len(run["confusion_matrix"]) == 3 and len(run["per_class"]) == 3
         assert sum(map(sum, run["confusion_matrix"])) == 21
+
+
+def test_precision_choices_give_the_autocast_they_name():
+    import torch
+
+    from core.errors import ConfigError
+    from core.training import autocast_for
+
+    cpu = torch.device("cpu")
+    amp, scaler = autocast_for(cpu, "fp32")
+    with amp():
+        assert not torch.is_autocast_enabled("cpu")
+    amp, scaler = autocast_for(cpu, "bf16")
+    with amp():
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert scaler is None
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        autocast_for(cpu, "fp16")
+    with pytest.raises(ConfigError, match="Unknown precision 'fp8'"):
+        RunConfig(precision="fp8")
+
+
+def test_bf16_training_keeps_fp32_weights_and_learns(tiny_model_dir, tiny_splits):
+    config = config_for(tiny_model_dir, "full", epochs=6, lr_finetune=3e-3, lr_head_finetune=1e-2).replace(
+        precision="bf16")
+    outcome = train(config, tiny_splits)
+    result = outcome.result
+    assert result.status == "finished", result.reason
+    assert all(p.dtype == torch.float32 for p in outcome.predictor.model.parameters())
+    assert result.history[-1]["train_loss"] < 0.8 * result.history[0]["train_loss"]
+    assert result.test_accuracy >= 0.7

@@ -65,6 +65,9 @@ FIELDS = {
                          "recipe (mean for sentence-transformers, else [CLS]).", choices=POOLINGS),
     "device": FieldHelp("Device", "'auto' uses a CUDA GPU when there is one, else the CPU.",
                         choices=("auto", "cpu", "cuda")),
+    "precision": FieldHelp("Precision", "'auto' runs the matmuls in bfloat16 where the chip does it natively "
+                           "(recent CPUs and GPUs; weights stay fp32), else fp32. fp16 is for older GPUs.",
+                           choices=("auto", "fp32", "bf16", "fp16")),
     "top_k": FieldHelp("Top k layers (partial freezing)", "How many of the top encoder layers train."),
     "lr_decay": FieldHelp("Layer-wise LR decay (discriminative)", "Learning rate divided by this for each layer "
                           "further from the head (ULMFiT uses 2.6)."),
