@@ -98,10 +98,12 @@ def layer_groups(model) -> list[nn.Module]:
 
 
 def _discriminative(model, config) -> list[dict]:
-    """Every group trains; each one further from the head gets the LR divided by `lr_decay`."""
+    """Everything trains: the new head at the head rate (as in `full`), the top block at the
+    fine-tuning rate, and each block further down at the rate above divided by `lr_decay`."""
     set_trainable(model, True)
-    groups = []
-    for depth, module in enumerate(layer_groups(model)):
+    head, *body = layer_groups(model)
+    groups = decay_groups(head.named_parameters(), config.lr_head_finetune, config.weight_decay)
+    for depth, module in enumerate(body):
         lr = config.learning_rate / (config.lr_decay ** depth)
         groups += decay_groups(module.named_parameters(), lr, config.weight_decay)
     return groups
@@ -178,7 +180,7 @@ _ENTRIES = [
              "The head trains first; each epoch unfreezes one more layer from the top.",
              "encoder", "lr_finetune", prepare=_gradual_prepare, on_epoch_start=gradual_unfreeze),
     Strategy("discriminative", "Discriminative learning rates",
-             "Everything trains, with the LR divided by a factor (2.6) for each layer further from the head.",
+             "Everything trains; each layer further from the head gets the LR of the one above divided by 2.6.",
              "encoder", "lr_finetune", prepare=_discriminative),
     Strategy("top_k", "Partial freezing (top k layers)", "Only the top k encoder layers and the head train.",
              "encoder", "lr_finetune", prepare=_top_k_layers),

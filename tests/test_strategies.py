@@ -54,10 +54,18 @@ def test_top_k_trains_top_layers_and_head(model):
 
 
 def test_discriminative_rates_shrink_by_factor_per_layer(model):
-    groups, config = prepare(model, "discriminative", lr_finetune=1e-3, lr_decay=2.0)
-    rates = sorted({g["lr"] for g in groups}, reverse=True)
-    # head, layer.1, layer.0, embeddings: 1e-3, 5e-4, 2.5e-4, 1.25e-4
-    assert rates == pytest.approx([1e-3, 5e-4, 2.5e-4, 1.25e-4])
+    groups, config = prepare(model, "discriminative", lr_finetune=1e-3, lr_head_finetune=1e-2, lr_decay=2.0)
+    rate_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    # the new head at the head rate; layer.1 (top), layer.0, embeddings: 1e-3, 5e-4, 2.5e-4
+    expected = {"head.": 1e-2, "encoder.encoder.layer.1.": 1e-3, "encoder.encoder.layer.0.": 5e-4,
+                "encoder.embeddings.": 2.5e-4}
+    checked = 0
+    for name, param in model.named_parameters():
+        prefix = next((p for p in expected if name.startswith(p)), None)
+        if prefix is not None:  # (BERT's unused pooler is in no group)
+            assert rate_of[id(param)] == pytest.approx(expected[prefix]), name
+            checked += 1
+    assert checked == len(rate_of)
 
 
 def test_gradual_unfreezing_schedule_epoch_by_epoch(model):
