@@ -4,6 +4,8 @@ Starts the app on a free port (runs saved in a temporary folder), walks through 
 comparison on Rotten Tomatoes (300 training sentences; full fine-tuning, frozen encoder and
 TF-IDF, 2 epochs; a few minutes on a laptop CPU), a small data-size sweep (frozen encoder and
 TF-IDF at 50, 100 and 200 sentences, 2 seeds; about a minute) and writes docs/screenshots/*.png.
+`python docs/screenshots.py --regression` instead uploads a file with a numeric target and shoots
+its Data and Results pages (9-*, 10-*).
 """
 
 from __future__ import annotations
@@ -83,13 +85,51 @@ def sweep_step(page) -> None:
     shoot(page, "8-sweep")
 
 
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label`."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    settle(page)
+
+
+def regression_walk(page, url: str) -> None:
+    """An uploaded file with a numeric column: Data page (regression detected), training, Results."""
+    from tests.test_pages import rated_csv
+
+    page.goto(url)
+    page.get_by_text("A first comparison on the default data").wait_for(timeout=60_000)
+    go_to(page, "Data", "Labelled texts")
+    page.get_by_text("Your own file").click()
+    settle(page)
+    csv_path = Path(tempfile.mkdtemp()) / "rated_reviews.csv"
+    csv_path.write_bytes(rated_csv(400))
+    page.locator('input[type="file"]').set_input_files(str(csv_path))
+    page.get_by_text("Text column").wait_for()
+    settle(page)
+    choose(page, "Label column", "score")
+    page.get_by_text("a number (regression)").first.wait_for()
+    set_number(page, "Training examples", 200)
+    set_number(page, "Test examples", 100)
+    page.get_by_role("button", name="Use this data for training").click()
+    page.get_by_text("In use for training").wait_for()
+    settle(page)
+    shoot(page, "9-data-regression")
+    start_training(page, {"Frozen encoder (last layer only)", "TF-IDF + logistic regression", "Full fine-tuning"},
+                   epochs=2)
+    page.get_by_text("Last training: finished").wait_for(timeout=900_000)
+    go_to(page, "Results", "Comparison figure (PNG, 300 DPI)")
+    settle(page)
+    shoot(page, "10-results-regression")
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    walk = regression_walk if "--regression" in sys.argv else walk_through
     with tempfile.TemporaryDirectory() as tmp:
         with streamlit_server(Path(tmp) / "runs", Path(tmp) / "streamlit.log") as url, \
                 browser_page(WIDTH, HEIGHT) as page:
             try:
-                walk_through(page, url)
+                walk(page, url)
             except Exception:
                 page.screenshot(path=str(OUT / "failure.png"))
                 print((Path(tmp) / "streamlit.log").read_text()[-3000:])

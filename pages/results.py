@@ -116,7 +116,7 @@ accuracy_col, time_col = st.columns(2)
 accuracy_col.plotly_chart(accuracy_figure(results))
 time_col.plotly_chart(time_figure(results))
 st.plotly_chart(learning_curves_figure(results))
-st.caption("A widening gap between training (dashed) and validation (solid) accuracy means the model "
+st.caption("A widening gap between training (dashed) and validation (solid) scores means the model "
            "memorises the training texts (overfitting).")
 
 if any(result.confusion_matrix for result in results.values()):
