@@ -28,7 +28,6 @@ class RunProgress:
     elapsed_seconds: float = 0.0
     losses: list[tuple[int, float]] = field(default_factory=list)  # (optimizer step, training loss)
     epoch_metrics: list[dict] = field(default_factory=list)  # epoch, train/val loss and score
-    test_accuracy: float | None = None
     headline: str = ""  # the finished run's held-out result in words (RunResult.headline)
     train_seconds: float | None = None
 
@@ -82,8 +81,7 @@ def fold_progress(strategies: list[str], job_events, results, job_status: str = 
             _apply(runs[job_event.run_index], job_event.event)
     for run, result in zip(runs, list(results)):
         run.status, run.reason = result.status, result.reason or run.reason
-        run.test_accuracy, run.train_seconds = result.test_accuracy, result.train_seconds
-        run.headline = result.headline
+        run.train_seconds, run.headline = result.train_seconds, result.headline
     if job_status in ("cancelled", "failed"):
         for run in runs:
             if run.status in ("queued", "running"):

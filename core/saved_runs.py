@@ -32,7 +32,7 @@ class SavedRun:
     @property
     def label(self) -> str:
         """One line to pick the run by: strategy, held-out score, data, time (UTC)."""
-        accuracy = self.result.headline if self.result.test_score is not None or self.result.test_accuracy else ""
+        accuracy = self.result.headline  # saved runs are finished runs
         data = self.data_info.get("description") or self.data_info.get("data", "")
         parts = [self.result.strategy, accuracy, data, f"{self.saved_at} UTC" if self.saved_at else ""]
         return " · ".join(part for part in parts if part)
