@@ -27,12 +27,17 @@ class TokenCosts:
     """Seconds per token for training and for inference, with one model on this machine."""
 
     train_seconds_per_token: float
-    infer_seconds_per_token: float
+    infer_seconds_per_token: float  # evaluation and prediction (fp32)
+    feature_seconds_per_token: float  # frozen features, in the run's compute precision
 
 
 @lru_cache(maxsize=8)
-def measure_token_costs(model_name: str, device: str = "auto", batch: int = 16, length: int = 64) -> TokenCosts:
-    """Time a few real training steps and forward passes on random token ids (a few seconds)."""
+def measure_token_costs(model_name: str, device: str = "auto", precision: str = "auto", batch: int = 16,
+                        length: int = 64) -> TokenCosts:
+    """Time a few real training steps and forward passes on random token ids (a few seconds), with
+    the autocast the training loop will use."""
+    from core.training import autocast_for
+
     bundle = load_encoder(model_name, pretrained=False)
     dev = pick_device(device)
     model = TextClassifier(bundle.encoder, bundle.pooling, 2).to(dev)
@@ -41,9 +46,12 @@ def measure_token_costs(model_name: str, device: str = "auto", batch: int = 16, 
     mask = torch.ones_like(ids)
     labels = torch.zeros(batch, dtype=torch.long, device=dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    amp, _ = autocast_for(dev, precision)
 
     def train_step():
-        loss = torch.nn.functional.cross_entropy(model(ids, mask), labels)
+        with amp():
+            logits = model(ids, mask)
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -52,8 +60,12 @@ def measure_token_costs(model_name: str, device: str = "auto", batch: int = 16, 
         with torch.inference_mode():
             model(ids, mask)
 
+    def feature_step():
+        with torch.inference_mode(), amp():
+            model.embed(ids, mask)
+
     tokens = batch * length
-    return TokenCosts(_time(train_step) / tokens, _time(infer_step) / tokens)
+    return TokenCosts(_time(train_step) / tokens, _time(infer_step) / tokens, _time(feature_step) / tokens)
 
 
 def _time(step, warmup: int = 1, repeats: int = 3) -> float:
@@ -77,13 +89,13 @@ def estimate_run_seconds(config: RunConfig, splits, costs: TokenCosts | None = N
     kind = get_strategy(config.strategy).kind
     if kind == "tfidf":
         return TFIDF_SECONDS
-    costs = costs or measure_token_costs(config.model, config.device)
+    costs = costs or measure_token_costs(config.model, config.device, config.precision)
     train_tokens = count_tokens(config.model, splits.train.texts, config.max_length)
     val_tokens = count_tokens(config.model, splits.val.texts, config.max_length)
     test_tokens = count_tokens(config.model, splits.test.texts, config.max_length)
     infer = costs.infer_seconds_per_token
     if kind == "features":  # encoder runs once over train + val, head training is negligible
-        return LOAD_SECONDS + (train_tokens + val_tokens + test_tokens) * infer
+        return LOAD_SECONDS + (train_tokens + val_tokens) * costs.feature_seconds_per_token + test_tokens * infer
     per_epoch = train_tokens * costs.train_seconds_per_token + val_tokens * infer
     return LOAD_SECONDS + config.epochs * per_epoch + test_tokens * infer
 

@@ -210,3 +210,13 @@ def test_bf16_training_keeps_fp32_weights_and_learns(tiny_model_dir, tiny_splits
     assert all(p.dtype == torch.float32 for p in outcome.predictor.model.parameters())
     assert result.history[-1]["train_loss"] < 0.8 * result.history[0]["train_loss"]
     assert result.test_accuracy >= 0.7
+
+
+def test_time_estimate_is_measured_and_orders_the_strategies(tiny_model_dir, tiny_splits):
+    from core import estimate
+
+    costs = estimate.measure_token_costs(tiny_model_dir)
+    assert 0 < costs.feature_seconds_per_token and 0 < costs.infer_seconds_per_token < costs.train_seconds_per_token
+    seconds = {s: estimate.estimate_run_seconds(RunConfig(strategy=s, model=tiny_model_dir, max_length=16), tiny_splits)
+               for s in ("full", "frozen", "tfidf")}
+    assert seconds["full"] > seconds["frozen"] > 0 and seconds["tfidf"] == estimate.TFIDF_SECONDS
