@@ -8,7 +8,7 @@ measures while it trains:
 - cancel latency: click Cancel -> the job reports "cancelled", compared with one step's time
   (target: within one batch).
 
-Run: python bench/ui_responsiveness.py  (writes bench/results/ui_responsiveness.json)
+Run: python bench/ui_responsiveness.py [--tag TAG]  (writes bench/results/ui_responsiveness[.TAG].json)
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def main() -> None:
                     "refresh_within_2s_or_step": bool(intervals) and all(
                         i <= max(2.0, (step_seconds or 0) * 1.5) for i in intervals)},
     }
-    out = ROOT / "bench" / "results" / "ui_responsiveness.json"
+    tag = sys.argv[sys.argv.index("--tag") + 1] if "--tag" in sys.argv else ""
+    out = ROOT / "bench" / "results" / f"ui_responsiveness{'.' + tag if tag else ''}.json"
     out.write_text(json.dumps(report, indent=2))
     print(json.dumps({k: v for k, v in report.items() if k not in ("page_switch_seconds",)}, indent=2))
 
