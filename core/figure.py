@@ -28,6 +28,8 @@ def _accuracy_bars(ax, runs: list[RunResult]) -> None:
     ax.bar_label(bars, fmt="%.3f")
     ax.set_ylim(min(0, *(_score(r) for r in runs)), 1.05)
     ax.set_title(f"Test {runs[0].score_name} (held-out)")
+    if len(runs) > 4:  # long strategy ids collide side by side
+        ax.tick_params(axis="x", labelrotation=30)
 
 
 def _learning_curves(ax, runs: list[RunResult]) -> None:
@@ -45,6 +47,7 @@ def _learning_curves(ax, runs: list[RunResult]) -> None:
 def _time_bars(ax, runs: list[RunResult]) -> None:
     bars = ax.barh([r.strategy for r in runs], [r.train_seconds for r in runs], color="#F58518")
     ax.bar_label(bars, fmt="%.1f s")
+    ax.margins(x=0.15)  # room for the longest bar's label
     ax.set_xlabel("seconds")
     ax.set_title("Training time")
 
