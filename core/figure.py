@@ -113,6 +113,9 @@ def sweep_figure(summary: list[dict]):
         line, = ax.plot(sizes, mean, "-o", label=strategy)
         ax.fill_between(sizes, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     ax.set_xscale("log")
+    sizes = sorted({row["n_train"] for row in summary})
+    ax.set_xticks(sizes, [f"{size:,}" for size in sizes])  # the sizes run, not powers of ten
+    ax.minorticks_off()
     ax.set_xlabel("training examples (log scale)")
     ax.set_ylabel("held-out test accuracy")
     ax.set_title("Accuracy vs training size (mean, band = +-1 std over seeds)")

@@ -22,6 +22,9 @@ from core.errors import DataError, LabError
 from core.training import train
 
 
+POOL_FACTOR = 2  # the training pool holds up to this many times the largest training size
+
+
 @dataclass(frozen=True)
 class SweepRecord:
     """One run of the sweep."""
@@ -79,8 +82,16 @@ def stratified_subset(data: LabeledTexts, size: int, seed: int) -> LabeledTexts:
 def run_sweep(data: LabeledTexts, base: RunConfig, strategies: list[str], sizes: list[int], seeds: int,
               n_test: int = 1000, n_val: int | None = None, on_record: Callable | None = None,
               stop=None) -> list[SweepRecord]:
-    """Train every (strategy, size, seed); the test and validation splits are the same for all."""
-    pool = make_splits(data, n_train=max(sizes), n_test=n_test, n_val=n_val, seed=0)
+    """Train every (strategy, size, seed); the test and validation splits are the same for all.
+
+    Samples are drawn from a pool of up to twice the largest size, so that the seeds of the
+    largest size also train on different texts (with a pool of exactly that size they would all
+    get the same texts, and their spread would show only initialisation and batch order).
+    """
+    n_classes = len(data.label_names)
+    n_val = n_val if n_val is not None else max(2 * n_classes, round(0.2 * max(sizes)))
+    n_pool = max(max(sizes), min(POOL_FACTOR * max(sizes), len(data) - n_test - n_val))
+    pool = make_splits(data, n_train=n_pool, n_test=n_test, n_val=n_val, seed=0)
     return run_sweep_on_splits(pool, base, strategies, sizes, seeds, on_record=on_record, stop=stop)
 
 
