@@ -84,3 +84,21 @@ def test_records_csv_keeps_failed_runs_with_their_reason():
     assert rows[1]["reason"] == "Model 'x' not found." and rows[1]["test_accuracy"] == ""
     assert summarize(records) == [{"strategy": "tfidf", "n_train": 100, "mean_accuracy": 0.7, "std_accuracy": 0.0,
                                    "runs": 1}]
+
+
+def test_seeds_of_the_largest_size_train_on_different_texts_too(monkeypatch):
+    from core.data import load_source
+    from core.sweep import run_sweep
+
+    seen = []
+
+    def recording_train(config, splits, on_event=None, stop=None):
+        seen.append((splits.train.texts, splits.test.texts))
+        return train(config, splits, on_event, stop)
+
+    monkeypatch.setattr("core.sweep.train", recording_train)
+    data = load_source("synthetic", n_synthetic=400, difficulty="easy")
+    run_sweep(data, RunConfig(strategy="tfidf"), ["tfidf"], [50, 100], seeds=2, n_test=60)
+    largest = [texts for texts, _ in seen[2:]]
+    assert len(largest[0]) == len(largest[1]) == 100 and set(largest[0]) != set(largest[1])
+    assert len({test for _, test in seen}) == 1  # one test split for every run
