@@ -71,7 +71,7 @@ def loss_figure(progress) -> go.Figure:
             steps, losses = zip(*run.losses)
             fig.add_scatter(x=steps, y=losses, mode="lines", name=run.strategy,
                             line=dict(color=strategy_color(run.strategy), width=1.5))
-    return _layout(fig, "Training loss per step", "optimizer step", "loss (cross-entropy)")
+    return _layout(fig, "Training loss per step", "optimizer step", "loss (cross-entropy; MSE for numbers)")
 
 
 def epoch_score(entry: dict, split: str) -> float:
