@@ -207,9 +207,11 @@ def sweep_advice(summary: list[dict], name: Callable[[str], str] = str) -> str:
             segments[-1].append(best)
         else:
             segments.append([best])
-    parts = [f"{_size_span(rows, len(segments), i == len(segments) - 1)}, {name(rows[0]['strategy'])} won "
-             f"({_scores(rows)})" for i, rows in enumerate(segments)]
     ties = [best["n_train"] for best, runner_up in ranked if is_tie(best, runner_up)]
+    # "won" only where at least one size is a clear win; a lead made only of ties is a lead
+    parts = [f"{_size_span(rows, len(segments), i == len(segments) - 1)}, {name(rows[0]['strategy'])} "
+             f"{'led' if all(row['n_train'] in ties for row in rows) else 'won'} ({_scores(rows)})"
+             for i, rows in enumerate(segments)]
     tie_note = (f" With {_and_list(ties)} training examples the lead is within the spread between seeds: "
                 "a tie, not a win." if ties else "")
     return f"On your data, {'; '.join(parts)}.{tie_note}" if parts else ""

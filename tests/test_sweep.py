@@ -102,3 +102,12 @@ def test_seeds_of_the_largest_size_train_on_different_texts_too(monkeypatch):
     largest = [texts for texts, _ in seen[2:]]
     assert len(largest[0]) == len(largest[1]) == 100 and set(largest[0]) != set(largest[1])
     assert len({test for _, test in seen}) == 1  # one test split for every run
+
+
+def test_advice_says_led_not_won_when_every_lead_is_within_the_spread():
+    from core.sweep import sweep_advice
+
+    summary = [row("frozen", 100, 0.640, 0.030), row("full", 100, 0.630, 0.030)]
+    assert sweep_advice(summary) == ("On your data, with 100 training examples, frozen led (0.640 ± 0.030). "
+                                     "With 100 training examples the lead is within the spread between seeds: "
+                                     "a tie, not a win.")
