@@ -92,8 +92,9 @@ def choose(page, label: str, option: str) -> None:
     settle(page)
 
 
-def regression_walk(page, url: str) -> None:
-    """An uploaded file with a numeric column: Data page (regression detected), training, Results."""
+def regression_walk(page, url: str, multitask: bool = False) -> None:
+    """An uploaded file with a numeric column: Data page (regression detected), training, Results.
+    `multitask`: the sentiment and topic columns instead, one head each (11-*, 12-*)."""
     from tests.test_pages import rated_csv
 
     page.goto(url)
@@ -106,25 +107,35 @@ def regression_walk(page, url: str) -> None:
     page.locator('input[type="file"]').set_input_files(str(csv_path))
     page.get_by_text("Text column").wait_for()
     settle(page)
-    choose(page, "Label column", "score")
-    page.get_by_text("a number (regression)").first.wait_for()
+    if multitask:
+        choose(page, "Label column", "sentiment")
+        page.locator('[data-testid="stMultiSelect"]').filter(has_text="More label columns").click()
+        page.get_by_role("option", name="topic", exact=True).click()
+        page.keyboard.press("Escape")
+        settle(page)
+        page.get_by_text("topic: classes").first.wait_for()
+    else:
+        choose(page, "Label column", "score")
+        page.get_by_text("a number (regression)").first.wait_for()
     set_number(page, "Training examples", 200)
     set_number(page, "Test examples", 100)
     page.get_by_role("button", name="Use this data for training").click()
     page.get_by_text("In use for training").wait_for()
     settle(page)
-    shoot(page, "9-data-regression")
+    shoot(page, "11-data-multitask" if multitask else "9-data-regression")
     start_training(page, {"Frozen encoder (last layer only)", "TF-IDF + logistic regression", "Full fine-tuning"},
                    epochs=2)
     page.get_by_text("Last training: finished").wait_for(timeout=900_000)
     go_to(page, "Results", "Comparison figure (PNG, 300 DPI)")
     settle(page)
-    shoot(page, "10-results-regression")
+    shoot(page, "12-results-multitask" if multitask else "10-results-regression")
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    walk = regression_walk if "--regression" in sys.argv else walk_through
+    walk = {"--regression": regression_walk,
+            "--multitask": lambda page, url: regression_walk(page, url, multitask=True)}.get(
+        next((arg for arg in sys.argv[1:] if arg.startswith("--")), ""), walk_through)
     with tempfile.TemporaryDirectory() as tmp:
         with streamlit_server(Path(tmp) / "runs", Path(tmp) / "streamlit.log") as url, \
                 browser_page(WIDTH, HEIGHT) as page:

@@ -110,7 +110,14 @@ data_descriptions = table["Data"].unique()
 if len(data_descriptions) == 1:  # one data set: say it once instead of in every row
     st.caption(f"Data: {data_descriptions[0]}. Scores are on the held-out test split.")
     table = table.drop(columns="Data")
-st.dataframe(table, hide_index=True, column_config=NUMBER_COLUMNS)
+per_target_columns = {column: st.column_config.NumberColumn(format="%.3f") for column in table.columns
+                      if column.endswith((": accuracy", ": R²"))}
+st.dataframe(table, hide_index=True, column_config={**NUMBER_COLUMNS, **per_target_columns})
+first_targets = {result.targets[0]["name"] for result in results.values() if len(result.targets) > 1}
+if first_targets:
+    st.caption(f"Multi-task runs: the test accuracy, macro-F1, confusion matrices and per-class report are "
+               f"for the first label column ({', '.join(sorted(first_targets))}); every column is in "
+               "“Every target” below.")
 
 accuracy_col, time_col = st.columns(2)
 accuracy_col.plotly_chart(accuracy_figure(results))

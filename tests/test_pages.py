@@ -491,6 +491,7 @@ def test_two_label_columns_train_one_head_each_and_report_both(isolated_runs):
     at.switch_page("pages/results.py").run()
     table = at.dataframe[0].value
     assert "topic: accuracy" in table.columns and table["topic: accuracy"][0] > 0.9
+    assert any("for the first label column (sentiment)" in caption for caption in texts_of(at.caption))
     assert any(sub.value.startswith("Every target") for sub in at.subheader)
     at.switch_page("pages/playground.py").run()
     assert {"label", "topic label", "topic confidence"} <= set(at.dataframe[0].value.columns)
