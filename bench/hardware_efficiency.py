@@ -15,7 +15,10 @@ torch.utils.flop_counter.FlopCounterMode is also run on one step; it counts exec
 formula (on CPU, not with a padding mask in a quick check), so both are reported.
 Target: achieved / peak >= 60%.
 
-    python bench/hardware_efficiency.py [--quick]
+    python bench/hardware_efficiency.py [--quick] [--bf16 --tag bf16]
+
+--bf16 measures the path core takes by default on a CPU with native bf16: the peak of bf16 matmuls
+and the step under bf16 autocast (weights and optimizer fp32), same FLOP formula.
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ TARGET = 0.60
 MAX_LENGTH, BATCH = 128, 16
 
 
+DTYPE = torch.float32  # --bf16: bf16 matmul peak, and steps under bf16 autocast (core's precision "auto" here)
+
+
 def matmul_gflops(n: int, repeats: int) -> list[float]:
-    """GFLOP/s of `repeats` fp32 n x n matmuls (2 n^3 FLOPs each), one warm-up first."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    """GFLOP/s of `repeats` n x n matmuls in DTYPE (2 n^3 FLOPs each), one warm-up first."""
+    a, b = torch.randn(n, n, dtype=DTYPE), torch.randn(n, n, dtype=DTYPE)
     torch.matmul(a, b)
     rates = []
     for _ in range(repeats):
@@ -56,7 +62,7 @@ def build_model():
     bundle = load_encoder()
     model = TextClassifier(bundle.encoder, bundle.pooling, 2, dropout=0.3)
     groups = decay_groups(model.named_parameters(), 2e-5, 0.01)
-    optimizer = torch.optim.AdamW(groups, eps=1e-8)
+    optimizer = torch.optim.AdamW(groups, eps=1e-8, fused=True)  # as core.training.fit builds it on CPU
     return model.train(), bundle.tokenizer, optimizer
 
 
@@ -72,7 +78,9 @@ def real_batches(tokenizer, n_texts: int) -> list[tuple]:
 def train_step(model, optimizer, batch) -> None:
     """One optimizer step exactly as core.training's loop takes it on CPU."""
     ids, mask, labels = batch
-    loss = F.cross_entropy(model(ids, mask).float(), labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=DTYPE == torch.bfloat16):
+        logits = model(ids, mask)
+    loss = F.cross_entropy(logits.float(), labels)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], 1.0)
     optimizer.step()
@@ -146,7 +154,10 @@ def main() -> None:
     """Warm up, count FLOPs of one step, measure interleaved, write bench/results/hardware_efficiency.json."""
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=8, help="interleaved (peak, step) pairs")
+    p.add_argument("--bf16", action="store_true", help="bf16 matmul peak and bf16-autocast steps")
     args = p.parse_args()
+    global DTYPE
+    DTYPE = torch.bfloat16 if args.bf16 else torch.float32
     info = machine_info()
     reps, sizes = (2, (1024,)) if args.quick else (args.reps, (2048, 4096))
     model, tokenizer, optimizer = build_model()
@@ -165,7 +176,7 @@ def main() -> None:
           f"{summary['achieved_gflops_real_tokens']:.0f} GFLOP/s on real tokens -> "
           f"{100 * summary['utilisation_real_tokens']:.0f}% of peak (target >= {100 * TARGET:.0f}%: {verdict(ok)})")
     results = {"settings": {"model": "bundled all-MiniLM-L6-v2", "max_length": MAX_LENGTH, "batch_size": BATCH,
-                            "reps": reps, "matmul_sizes": list(sizes), "dtype": "float32",
+                            "reps": reps, "matmul_sizes": list(sizes), "dtype": str(DTYPE).replace("torch.", ""),
                             "threads": torch.get_num_threads()},
                "formula": "6*N_blocks*T_real + 12*n_layers*d*sum(L_i^2) + 6*(pooler+head params)*B",
                "summary": summary, "raw": raw,
