@@ -185,20 +185,25 @@ def test_multitask_full_fine_tune_has_one_head_per_column(tiny_model_dir, tmp_pa
     assert loaded.others["score"].value == pytest.approx(prediction.others["score"].value, rel=1e-4)
 
 
-def test_regression_end_to_end_from_the_cli(tmp_path, tiny_model_dir, capsys):
-    path = write_csv(tmp_path / "rated.csv", rated_rows(240, seed=7))
+def compare_file(tmp_path, model_dir, rows, label_column, strategies, n_train, n_test) -> dict:
+    """`python -m core compare` on `rows` written as a CSV (1 epoch); {strategy: run} from results.json."""
+    path = write_csv(tmp_path / "data.csv", rows)
     out = tmp_path / "out"
-    assert main(["compare", "--data", path, "--text-column", "review", "--label-column", "score",
-                 "--n-train", "120", "--n-test", "60", "--strategies", "tfidf,full", "--epochs", "1",
-                 "--max-length", "16", "--model", tiny_model_dir, "--out", str(out)]) == 0
+    assert main(["compare", "--data", path, "--text-column", "review", "--label-column", label_column,
+                 "--n-train", str(n_train), "--n-test", str(n_test), "--strategies", strategies, "--epochs", "1",
+                 "--max-length", "16", "--model", model_dir, "--out", str(out)]) == 0
+    return {r["strategy"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+
+
+def test_regression_end_to_end_from_the_cli(tmp_path, tiny_model_dir, capsys):
+    runs = compare_file(tmp_path, tiny_model_dir, rated_rows(240, seed=7), "score", "tfidf,full", 120, 60)
     table = capsys.readouterr().out
     assert "R2" in table and "MAE" in table
-    runs = {r["strategy"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
     for run in runs.values():
         assert run["status"] == "finished" and run["task"] == "regression"
         assert {"mae", "rmse", "r2"} <= set(run["targets"][0])
     assert runs["tfidf"]["test_r2"] > 0.5
-    assert (out / "comparison.png").stat().st_size > 10_000
+    assert (tmp_path / "out" / "comparison.png").stat().st_size > 10_000
     texts = tmp_path / "texts.csv"
     texts.write_text("review\ngreat superb film\nawful dull boring plot\n", encoding="utf-8")
     assert main(["predict", "--model", runs["tfidf"]["model_dir"], "--file", str(texts),
@@ -209,12 +214,7 @@ def test_regression_end_to_end_from_the_cli(tmp_path, tiny_model_dir, capsys):
 
 
 def test_multitask_end_to_end_from_the_cli(tmp_path, tiny_model_dir, capsys):
-    path = write_csv(tmp_path / "two.csv", rated_rows(200, seed=8))
-    out = tmp_path / "out"
-    assert main(["compare", "--data", path, "--text-column", "review", "--label-column", "sentiment,topic",
-                 "--n-train", "100", "--n-test", "40", "--strategies", "tfidf,frozen", "--epochs", "1",
-                 "--max-length", "16", "--model", tiny_model_dir, "--out", str(out)]) == 0
-    runs = {r["strategy"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+    runs = compare_file(tmp_path, tiny_model_dir, rated_rows(200, seed=8), "sentiment,topic", "tfidf,frozen", 100, 40)
     for run in runs.values():
         assert run["status"] == "finished"
         assert [m["name"] for m in run["targets"]] == ["sentiment", "topic"]
