@@ -42,7 +42,12 @@ def size_input(available: int, n_classes: int) -> list[int]:
     if too_small:
         st.warning(f"Left out {', '.join(map(str, too_small))}: every one of the {n_classes} classes needs "
                    "at least one training example.")
-    return [size for size in sizes if n_classes <= size <= available]
+    kept_sizes = [size for size in sizes if n_classes <= size <= available]
+    if kept_sizes and kept_sizes[-1] == available:
+        st.caption(f"At {available:,} every seed trains on the whole training split, so its spread shows only "
+                   "initialisation and batch order; a larger training split on the Data page gives each seed "
+                   "its own sample.")
+    return kept_sizes
 
 
 def show_plan(configs, strategies: list[str], sizes: list[int], seeds: int, splits) -> None:

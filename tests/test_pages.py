@@ -282,6 +282,9 @@ def test_sweep_page_leaves_out_sizes_the_training_split_cannot_hold_and_estimate
     assert not at.button(key="start_sweep").disabled
     plan = "**24 runs** (4 strategies × 2 sizes × 3 seeds), **estimated time: about 16 min 48 s**"  # 24 x 42 s
     assert any(plan in m for m in texts_of(at.markdown))
+    assert not any("every seed trains on the whole training split" in c for c in texts_of(at.caption))
+    at.text_input(key="sweep_sizes").set_value("10, 40").run()
+    assert any("At 40 every seed trains on the whole training split" in c for c in texts_of(at.caption))
     at.text_input(key="sweep_sizes").set_value("10, many").run()
     assert "whole numbers separated by commas" in at.error[0].value and at.button(key="start_sweep").disabled
 
