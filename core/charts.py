@@ -110,8 +110,7 @@ def accuracy_figure(runs: dict[str, RunResult]) -> go.Figure:
     if all(run.task == "classification" and len(run.targets) <= 1 for run in runs.values()):
         metrics = (("test_accuracy", "test accuracy", PALETTE[0]), ("macro_f1", "macro-F1", "#9ECAE9"))
     else:
-        metrics = (("test_score", "test " + score_name_of([{"score_name": r.score_name} for r in runs.values()]),
-                    PALETTE[0]),)
+        metrics = (("test_score", "test " + next(iter(runs.values())).score_name, PALETTE[0]),)
     for metric, title, color in metrics:
         values = [getattr(runs[name], metric) or 0.0 for name in names]
         fig.add_bar(name=title, x=names, y=values, text=[f"{v:.3f}" for v in values], marker_color=color)

@@ -13,7 +13,7 @@ from core.progress import format_seconds
 from core.sweep import best_two, estimate_sweep_seconds, parse_sizes, records_csv, summarize, winner_sentence
 from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.setup import build_configs, estimate_once, strategy_picker
-from ui.state import DATA_PAGE, current_job, current_sweep, kept, require_dataset, start_sweep
+from ui.state import DATA_PAGE, current_job, current_sweep, kept, live_view_of, require_dataset, start_sweep
 
 DEFAULT_SIZES = "100, 300, 1000"
 
@@ -131,9 +131,8 @@ st.markdown("How many labelled texts before fine-tuning beats a frozen encoder? 
             "same held-out test split: the chart shows where the winner changes.")
 dataset = require_dataset()
 sweep = current_sweep()
-running = sweep is not None and not sweep.done
+running = live_view_of(sweep, live_view, every=2.0)
 if sweep is not None:
-    st.fragment(run_every=2.0 if running else None)(live_view)(running)
     st.divider()
     st.subheader("Set up a new sweep")
 

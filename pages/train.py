@@ -8,7 +8,7 @@ from core.config import RunConfig
 from core.progress import RunProgress, format_seconds, progress_of
 from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.setup import build_configs, estimate_once, strategy_list, strategy_picker
-from ui.state import RESULTS_PAGE, current_job, require_dataset, start_job
+from ui.state import RESULTS_PAGE, current_job, live_view_of, require_dataset, start_job
 
 
 def show_estimate(configs: list[RunConfig], splits) -> None:
@@ -84,9 +84,8 @@ def live_view(was_running: bool) -> None:
 st.title("Train")
 dataset = require_dataset()
 job = current_job()
-running = job is not None and not job.done
+running = live_view_of(job, live_view, every=1.0)
 if job is not None:
-    st.fragment(run_every=1.0 if running else None)(live_view)(running)
     st.divider()
     st.subheader("Set up a new comparison")
 

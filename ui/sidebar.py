@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.progress import format_seconds, progress_of
-from ui.state import DATA_PAGE, TRAIN_PAGE, current_dataset, current_job
+from ui.state import DATA_PAGE, TRAIN_PAGE, current_dataset, current_job, live_view_of
 
 JOB_STATUS_WORDS = {"finished": "Training finished", "cancelled": "Training cancelled", "failed": "Training stopped"}
 
@@ -22,15 +22,15 @@ def render_sidebar() -> None:
             st.caption(dataset.description)
         st.markdown("**Training**")
         job = current_job()
-        running = job is not None and not job.done
+        if job is None:
+            st.caption("No training started in this session.")
         # Refresh only while a job runs; a finished job's status does not change.
-        st.fragment(run_every=2.0 if running else None)(_job_status)(running)
+        live_view_of(job, _job_status, every=2.0)
 
 
 def _job_status(was_running: bool) -> None:
     job = current_job()
-    if job is None:
-        st.caption("No training started in this session.")
+    if job is None:  # the session was reset while the fragment was scheduled
         return
     runs = progress_of(job)
     if job.done:

@@ -67,6 +67,15 @@ def start_job(configs: list[RunConfig], dataset: Dataset) -> Job:
     return job
 
 
+def live_view_of(job, view, every: float) -> bool:
+    """Draw `view(was_running)` as a fragment that redraws every `every` seconds while `job` runs
+    (and not at all after it ended); returns whether it is running. `job` may be None (nothing drawn)."""
+    running = job is not None and not job.done
+    if job is not None:
+        st.fragment(run_every=every if running else None)(view)(running)
+    return running
+
+
 def current_sweep() -> SweepJob | None:
     """This session's latest data-size sweep (running or done), or None."""
     return st.session_state.get(SWEEP_KEY)
