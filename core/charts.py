@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from core.results import RunResult
+from core.results import RunResult, epoch_score, score_name_of
+from core.strategies import STRATEGIES
 
 # Tableau-like colours, readable on white and for the common colour-vision deficiencies.
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")
-KNOWN_STRATEGIES = ("full", "frozen", "scratch", "tfidf", "gradual", "discriminative", "top_k", "head_then_full")
 # Classes: red and blue first, told apart also with a red-green colour-vision deficiency.
 LABEL_COLORS = ("#E45756", "#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2")
 
 
 def strategy_color(strategy: str) -> str:
-    """The colour of a strategy id (stable across pages and sessions)."""
-    if strategy in KNOWN_STRATEGIES:
-        return PALETTE[KNOWN_STRATEGIES.index(strategy) % len(PALETTE)]
+    """The colour of a strategy id: the registry's, or a stable palette colour for ids it does not know
+    (runs saved by another version)."""
+    if strategy in STRATEGIES:
+        return STRATEGIES[strategy].color
     return PALETTE[sum(map(ord, strategy)) % len(PALETTE)]
 
 
@@ -74,17 +75,7 @@ def loss_figure(progress) -> go.Figure:
     return _layout(fig, "Training loss per step", "optimizer step", "loss (cross-entropy; MSE for numbers)")
 
 
-def epoch_score(entry: dict, split: str) -> float:
-    """An epoch's `split` (train / val) score; runs saved before scores had names stored accuracy."""
-    return entry.get(f"{split}_score", entry.get(f"{split}_accuracy"))
-
-
-def score_name_of(entries) -> str:
-    """What the epochs' score measures (accuracy unless they say otherwise)."""
-    return next((e["score_name"] for e in entries if e.get("score_name")), "accuracy")
-
-
-def val_accuracy_figure(progress) -> go.Figure:
+def val_score_figure(progress) -> go.Figure:
     """Validation score (accuracy, or R² for numbers) after each epoch, one line per run."""
     fig = go.Figure()
     entries = [m for run in progress for m in run.epoch_metrics]
@@ -103,14 +94,14 @@ def val_accuracy_figure(progress) -> go.Figure:
 # ---------------------------------------------------------------- results
 
 
-def accuracy_figure(runs: dict[str, RunResult]) -> go.Figure:
-    """Test accuracy and macro-F1 per run (R² for numeric targets), grouped bars with their values written on."""
+def held_out_scores_figure(runs: dict[str, RunResult]) -> go.Figure:
+    """Each run's held-out score (accuracy, R², or their mean over targets), plus macro-F1 when every
+    run is single-label classification; grouped bars with their values written on."""
     names = list(runs)
     fig = go.Figure()
+    metrics = (("score", "test " + next(iter(runs.values())).score_name, PALETTE[0]),)
     if all(run.task == "classification" and len(run.targets) <= 1 for run in runs.values()):
-        metrics = (("test_accuracy", "test accuracy", PALETTE[0]), ("macro_f1", "macro-F1", "#9ECAE9"))
-    else:
-        metrics = (("test_score", "test " + next(iter(runs.values())).score_name, PALETTE[0]),)
+        metrics += (("macro_f1", "macro-F1", "#9ECAE9"),)
     for metric, title, color in metrics:
         values = [getattr(runs[name], metric) or 0.0 for name in names]
         fig.add_bar(name=title, x=names, y=values, text=[f"{v:.3f}" for v in values], marker_color=color)

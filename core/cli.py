@@ -144,15 +144,13 @@ def _target_words(metrics: dict) -> str:
 def cmd_compare(args) -> int:
     """Load data, split, train every strategy, write results.json and comparison.png."""
     from core.compare import run_queue, write_results
-    from core.data import make_splits
     from core.figure import save_comparison_png
+    from core.splits import describe_splits, make_splits
 
     strategies, base, data = _strategies_and_data(args)
     configs = [base.replace(strategy=s) for s in strategies]
     splits = make_splits(data, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed)
-    data_info = {"data": args.data, "n_train": len(splits.train), "n_val": len(splits.val),
-                 "n_test": len(splits.test), "labels": list(splits.label_names), "dropped": data.dropped,
-                 "task": data.task, "targets": data.describe_targets()}
+    data_info = describe_splits(args.data, args.data, data, splits)
     print(f"data: {args.data} - {len(splits.train)} train / {len(splits.val)} validation / "
           f"{len(splits.test)} test; {data_info['targets']}", file=sys.stderr)
     out = Path(args.out)
@@ -172,7 +170,7 @@ def _strategies_and_data(args):
         get_strategy(strategy)
     overrides = {field: getattr(args, field) for field, *_ in HYPERPARAMETERS.values()}
     base = RunConfig(strategy=strategies[0] if strategies else "full", **overrides)
-    from core.data import load_source
+    from core.sources import load_source
 
     data = load_source(args.data, n_synthetic=args.synthetic_size, difficulty=args.difficulty,
                        label_noise=args.label_noise, seed=args.seed,
@@ -185,7 +183,7 @@ def cmd_sweep(args) -> int:
     import json
 
     from core.figure import save_sweep_png
-    from core.sweep import parse_sizes, run_sweep, sweep_payload
+    from core.sweep import parse_sizes, run_sweep, sweep_config, sweep_payload
 
     strategies, base, data = _strategies_and_data(args)
     sizes = parse_sizes(args.sizes)
@@ -202,8 +200,8 @@ def cmd_sweep(args) -> int:
                         on_record=report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    payload = sweep_payload({"data": args.data, "sizes": sizes, "seeds": args.seeds, "strategies": strategies,
-                             "n_test": args.n_test, **base.to_dict()}, records)
+    payload = sweep_payload(sweep_config({"data": args.data}, base, strategies, sizes, args.seeds, args.n_test),
+                            records)
     (out / "sweep.json").write_text(json.dumps(payload, indent=2))
     save_sweep_png(payload["summary"], out / "sweep.png")
     for row in payload["summary"]:
@@ -214,8 +212,9 @@ def cmd_sweep(args) -> int:
 
 def cmd_predict(args) -> int:
     """Print label and confidence for texts, or write a CSV of predictions for a file."""
-    from core.data import read_table, text_column_of
+    from core.columns import text_column_of
     from core.predict import load_predictor, prediction_fields
+    from core.tables import read_table
 
     predictor = load_predictor(args.model)
     if args.file:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Callable
 
 from core.config import RunConfig
-from core.data import Splits
 from core.results import RunResult
 from core.store import new_run_dir, save_run, write_json
+from core.texts import Splits
 from core.training import train
 
 

@@ -6,7 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from core.errors import ConfigError
-from core.models import DEFAULT_MODEL, POOLINGS
+from core.models import DEFAULT_MODEL, DEVICES, POOLINGS
+from core.precision import PRECISIONS
+from core.strategies import STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class RunConfig:
     pooling: str = "auto"  # the encoder's own recipe: mean for sentence-transformers, else [CLS]
     device: str = "auto"
     precision: str = "auto"  # bf16 autocast where the chip does bf16 natively (CPU or GPU), else fp32; see README
-    # Options of the advanced strategies (ignored by the others).
+    # Options of the advanced strategies (each registry entry lists the ones it reads in `settings`).
     top_k: int = 2  # `top_k`: how many top encoder layers train
     lr_decay: float = 2.6  # `discriminative`: LR divided by this per layer going down (ULMFiT)
     lora_r: int = 8
@@ -42,8 +44,6 @@ class RunConfig:
     mlm_steps: int = 100  # `domain_adapt`: masked-LM steps on the training texts first
 
     def __post_init__(self):
-        from core.strategies import STRATEGIES
-
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"Unknown strategy '{self.strategy}'; choose from {', '.join(STRATEGIES)}.")
         for name in ("lr_finetune", "lr_scratch", "lr_head", "lr_head_finetune", "lr_lora"):
@@ -70,19 +70,16 @@ class RunConfig:
             raise ConfigError(f"Layer-wise LR decay {self.lr_decay} must be at least 1 (1 = no decay).")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"Unknown pooling '{self.pooling}'; choose one of {', '.join(POOLINGS)}.")
-        from core.features import PRECISIONS
-
         if self.precision not in PRECISIONS:
             raise ConfigError(f"Unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}.")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"Unknown device '{self.device}'; choose auto, cpu or cuda.")
+        if self.device not in DEVICES:
+            raise ConfigError(f"Unknown device '{self.device}'; choose one of {', '.join(DEVICES)}.")
 
     @property
-    def learning_rate(self) -> float:
-        """The base learning rate this run's strategy uses."""
-        from core.strategies import STRATEGIES
-
-        return getattr(self, STRATEGIES[self.strategy].lr_field)
+    def learning_rate(self) -> float | None:
+        """The base learning rate this run's strategy uses (None for TF-IDF, which has none)."""
+        field = STRATEGIES[self.strategy].lr_field
+        return getattr(self, field) if field else None
 
     def replace(self, **changes) -> "RunConfig":
         """A copy with some fields changed (validated again)."""

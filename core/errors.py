@@ -19,3 +19,10 @@ class ModelLoadError(LabError, OSError):
 
 class TrainingError(LabError, RuntimeError):
     """Training stopped for a reason the user should see (NaN loss, ...)."""
+
+
+class Cancelled(Exception):
+    """Raised inside training when the stop flag is set; a run turns it into a `cancelled` result.
+
+    Not a LabError: nothing went wrong, and it must never be shown as a failure.
+    """

@@ -1,8 +1,9 @@
 """How long will a run take here? Measured, not guessed.
 
 Per model, one short micro-benchmark on this machine gives the seconds per token of a training
-step (forward + backward + update) and of inference. A run's estimate is then its real token
-count (after truncation, without padding, as the loop batches it) times those costs.
+step (core's own step: core.loop.train_step) and of inference. A run's estimate is then its real
+token count (after truncation, without padding, as the loop batches it) times those costs.
+One estimator per kind of strategy; `core.training.KINDS` says which applies.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from functools import lru_cache
 
 import torch
 
+from core import tasks
 from core.batching import tokenize
-from core.config import RunConfig
+from core.loop import Optimization, train_step
 from core.models import TextClassifier, load_encoder, load_tokenizer, pick_device
-from core.strategies import get_strategy
+from core.strategies import decay_groups
 
-LOAD_SECONDS = 3.0  # reading a ~90 MB checkpoint and building the model, measured on this machine
-TFIDF_SECONDS = 2.0
+LOAD_SECONDS = 3.0  # reading the bundled ~90 MB checkpoint and building the model, measured on this machine
+TFIDF_SECONDS = 2.0  # TF-IDF and its small grid of linear models on a few thousand texts, measured here
 
 
 @dataclass(frozen=True)
@@ -35,37 +37,32 @@ class TokenCosts:
 def measure_token_costs(model_name: str, device: str = "auto", precision: str = "auto", batch: int = 16,
                         length: int = 64) -> TokenCosts:
     """Time a few real training steps and forward passes on random token ids (a few seconds), with
-    the autocast the training loop will use."""
-    from core.training import autocast_for
-
+    the precision the training loop will use."""
     bundle = load_encoder(model_name, pretrained=False)
     dev = pick_device(device)
     model = TextClassifier(bundle.encoder, bundle.pooling, 2).to(dev)
     vocab = bundle.encoder.config.vocab_size
     ids = torch.randint(1000, min(vocab, 20000), (batch, length), device=dev)
-    mask = torch.ones_like(ids)
-    labels = torch.zeros(batch, dtype=torch.long, device=dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    amp, _ = autocast_for(dev, precision)
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    labels = torch.zeros((batch, 1), device=dev)  # class 0 of one two-class target
+    targets = tasks.classification_targets(("a", "b"))
+    optimization = Optimization.build(decay_groups(model.named_parameters(), 1e-5, 0.01), dev,
+                                      precision=precision, total_steps=100)
 
-    def train_step():
-        with amp():
-            logits = model(ids, mask)
-        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+    def one_train_step():
+        model.train()
+        train_step(model, optimization, inputs, labels, targets)
 
     def infer_step():
         with torch.inference_mode():
-            model(ids, mask)
+            model.eval()(**inputs)
 
     def feature_step():
-        with torch.inference_mode(), amp():
-            model.embed(ids, mask)
+        with torch.inference_mode(), optimization.autocast():
+            model.eval().embed(**inputs)
 
     tokens = batch * length
-    return TokenCosts(_time(train_step) / tokens, _time(infer_step) / tokens, _time(feature_step) / tokens)
+    return TokenCosts(_time(one_train_step) / tokens, _time(infer_step) / tokens, _time(feature_step) / tokens)
 
 
 def _time(step, warmup: int = 1, repeats: int = 3) -> float:
@@ -84,22 +81,27 @@ def count_tokens(model_name: str, texts, max_length: int) -> int:
     return sum(len(ids) for ids in tokenize(load_tokenizer(model_name), list(texts), max_length))
 
 
-def estimate_run_seconds(config: RunConfig, splits, costs: TokenCosts | None = None) -> float:
-    """Expected wall time of one run on `splits`, training plus test evaluation."""
-    kind = get_strategy(config.strategy).kind
-    if kind == "tfidf":
-        return TFIDF_SECONDS
-    costs = costs or measure_token_costs(config.model, config.device, config.precision)
-    train_tokens = count_tokens(config.model, splits.train.texts, config.max_length)
-    val_tokens = count_tokens(config.model, splits.val.texts, config.max_length)
-    test_tokens = count_tokens(config.model, splits.test.texts, config.max_length)
+def _tokens(config, texts) -> int:
+    return count_tokens(config.model, texts, config.max_length)
+
+
+def encoder_run_seconds(config, splits) -> float:
+    """An encoder fine-tune: every epoch trains on the training tokens and scores validation."""
+    costs = measure_token_costs(config.model, config.device, config.precision)
     infer = costs.infer_seconds_per_token
-    if kind == "features":  # encoder runs once over train + val, head training is negligible
-        return LOAD_SECONDS + (train_tokens + val_tokens) * costs.feature_seconds_per_token + test_tokens * infer
-    per_epoch = train_tokens * costs.train_seconds_per_token + val_tokens * infer
-    return LOAD_SECONDS + config.epochs * per_epoch + test_tokens * infer
+    per_epoch = (_tokens(config, splits.train.texts) * costs.train_seconds_per_token
+                 + _tokens(config, splits.val.texts) * infer)
+    return LOAD_SECONDS + config.epochs * per_epoch + _tokens(config, splits.test.texts) * infer
 
 
-def estimate_queue_seconds(configs: list[RunConfig], splits) -> list[float]:
-    """Seconds per run for a queue of runs on the same split."""
-    return [estimate_run_seconds(config, splits) for config in configs]
+def features_run_seconds(config, splits) -> float:
+    """A head on frozen features: the encoder runs once over train + val; head training is negligible."""
+    costs = measure_token_costs(config.model, config.device, config.precision)
+    encoded = _tokens(config, splits.train.texts) + _tokens(config, splits.val.texts)
+    return (LOAD_SECONDS + encoded * costs.feature_seconds_per_token
+            + _tokens(config, splits.test.texts) * costs.infer_seconds_per_token)
+
+
+def tfidf_run_seconds(config, splits) -> float:
+    """TF-IDF takes seconds whatever the settings."""
+    return TFIDF_SECONDS

@@ -59,5 +59,3 @@ class RunFailed:
 class RunCancelled:
     strategy: str
 
-
-Event = RunStarted | EpochStarted | StepLogged | EpochEvaluated | RunFinished | RunFailed | RunCancelled

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from core.batching import token_batches, tokenize
+from core.precision import compute_dtype
 
 _MEMORY: dict[str, torch.Tensor] = {}
 _LOCK = threading.Lock()
@@ -27,46 +27,6 @@ def cache_dir() -> Path | None:
     """Disk cache folder from TL_LAB_FEATURE_CACHE, or None (memory only)."""
     folder = os.environ.get("TL_LAB_FEATURE_CACHE")
     return Path(folder) if folder else None
-
-
-@lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """True on CPUs with native bf16 matmul (AVX512-BF16 or AMX); elsewhere bf16 would be slower.
-    TL_LAB_FP32=1 (or the older TL_LAB_FEATURES_FP32=1) makes precision "auto" mean fp32 on CPU."""
-    if "1" in (os.environ.get("TL_LAB_FP32"), os.environ.get("TL_LAB_FEATURES_FP32")):
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def compute_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
-    """The dtype matmuls run in. auto: bf16 where the hardware does it natively (CUDA with bf16,
-    CPUs with AVX512-BF16 or AMX), fp16 on older GPUs, else fp32. fp16 is for GPUs only."""
-    if precision == "fp32":
-        return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        if device.type != "cuda":
-            from core.errors import ConfigError
-
-            raise ConfigError("Precision fp16 needs a CUDA GPU; on a CPU use auto, bf16 or fp32.")
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_has_bf16() else torch.float32
-
-
-def feature_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
-    """Frozen features in `compute_dtype`: for a linear head bf16 loses nothing measurable
-    (cosine >= 0.9999 to fp32, same accuracy) and encodes ~2x faster (bench/bf16_features.py)."""
-    return compute_dtype(device, precision)
 
 
 def feature_key(model_id: str, pooling: str, max_length: int, texts, dtype: torch.dtype = torch.float32) -> str:
@@ -84,7 +44,7 @@ def compute_features(classifier, tokenizer, texts, max_length: int, batch_size: 
                      device: torch.device | None = None, precision: str = "auto") -> torch.Tensor:
     """Pooled encoder vectors for every text: -> (n_texts, hidden), float32 on CPU, input order."""
     device = device or torch.device("cpu")
-    dtype = feature_dtype(device, precision)
+    dtype = compute_dtype(device, precision)
     classifier.eval()
     token_ids = tokenize(tokenizer, texts, max_length)
     hidden = classifier.encoder.config.hidden_size
@@ -99,7 +59,7 @@ def compute_features(classifier, tokenizer, texts, max_length: int, batch_size: 
 def cached_features(classifier, tokenizer, texts, *, model_id: str, max_length: int,
                     batch_size: int = 64, device=None, precision: str = "auto") -> tuple[torch.Tensor, bool]:
     """Features for `texts`, from the cache when present. Returns (features, was_cached)."""
-    dtype = feature_dtype(device or torch.device("cpu"), precision)
+    dtype = compute_dtype(device or torch.device("cpu"), precision)
     key = feature_key(model_id, classifier.pooling, max_length, texts, dtype)
     with _LOCK:
         if key in _MEMORY:

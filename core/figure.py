@@ -13,20 +13,14 @@ import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from core.charts import epoch_score  # noqa: E402
-from core.results import RunResult  # noqa: E402
-
-
-def _score(run: RunResult) -> float:
-    """The run's held-out score: accuracy, R², or their mean over targets (older runs: accuracy)."""
-    return run.test_score if run.test_score is not None else run.test_accuracy
+from core.results import RunResult, epoch_score  # noqa: E402
 
 
 def _accuracy_bars(ax, runs: list[RunResult]) -> None:
     names = [r.strategy for r in runs]
-    bars = ax.bar(names, [_score(r) for r in runs], color="#4C78A8")
+    bars = ax.bar(names, [r.score for r in runs], color="#4C78A8")
     ax.bar_label(bars, fmt="%.3f")
-    ax.set_ylim(min(0, *(_score(r) for r in runs)), 1.05)
+    ax.set_ylim(min(0, *(r.score for r in runs)), 1.05)
     ax.set_title(f"Test {runs[0].score_name} (held-out)")
     if len(runs) > 4:  # long strategy ids collide side by side
         ax.tick_params(axis="x", labelrotation=30)
@@ -82,7 +76,7 @@ def comparison_figure(results: list[RunResult]):
     _accuracy_bars(axes[0, 0], runs)
     _learning_curves(axes[0, 1], runs)
     _time_bars(axes[1, 0], runs)
-    _confusion(axes[1, 1], max(runs, key=_score))
+    _confusion(axes[1, 1], max(runs, key=lambda run: run.score))
     fig.tight_layout()
     return fig
 

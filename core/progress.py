@@ -10,9 +10,6 @@ from dataclasses import dataclass, field
 
 from core import events as ev
 
-STATUSES = ("queued", "running", "finished", "failed", "cancelled")
-
-
 @dataclass
 class RunProgress:
     """Where one run of the queue stands, and the curves it has drawn so far."""
@@ -87,6 +84,30 @@ def fold_progress(strategies: list[str], job_events, results, job_status: str = 
             if run.status in ("queued", "running"):
                 run.status = job_status
     return runs
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a background job stands: run k of n, what trains now, and the share done."""
+
+    index: int  # the run training now, 0-based
+    total: int
+    now: str  # what trains now, in words ("full", or "frozen, 10 examples, seed 1 of 3")
+    fraction: float  # 0..1, for the progress bar
+    detail: str = ""  # said after `now`, e.g. " (40%, about 1 min 05 s left)"
+
+    def words(self, bold: bool = False) -> str:
+        """'Run 1 of 2: full (40%, about 12 s left)'; `bold` puts what trains now in markdown bold."""
+        now = f"**{self.now}**" if bold else self.now
+        return f"Run {min(self.index + 1, self.total)} of {self.total}" + (f": {now}{self.detail}" if now else "")
+
+
+def queue_position(job) -> Position:
+    """The position of a `core.jobs.Job`: its current run and that run's share of steps done."""
+    runs = progress_of(job)
+    current = runs[min(job.current_index, len(runs) - 1)]
+    eta = f", about {format_seconds(current.eta_seconds)} left" if current.eta_seconds is not None else ""
+    return Position(current.index, len(runs), current.strategy, current.fraction, f" ({current.fraction:.0%}{eta})")
 
 
 def format_seconds(seconds: float | None) -> str:

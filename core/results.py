@@ -60,15 +60,19 @@ class RunResult:
         self.test_score, self.score_name = score, score_name
 
     @property
+    def score(self) -> float | None:
+        """The held-out number runs are ranked by: accuracy, R², or their mean over several targets
+        (runs saved before `test_score` existed stored only accuracy)."""
+        return self.test_score if self.test_score is not None else self.test_accuracy
+
+    @property
     def headline(self) -> str:
         """The run's main held-out number in words: 'accuracy 0.812' or 'R² 0.41 (MAE 0.62)'."""
         if not self.ok:
             return self.status
         if self.task == "regression" and len(self.targets) <= 1:
             return f"R² {self.test_r2:.3f} (MAE {self.test_mae:.3g})"
-        if len(self.targets) > 1:
-            return f"{self.score_name} {self.test_score:.3f}"
-        return f"accuracy {self.test_accuracy:.3f}"
+        return f"{self.score_name} {self.score:.3f}"
 
     def to_dict(self) -> dict:
         """Plain-JSON form (adds `percent_trainable`)."""
@@ -81,3 +85,14 @@ class RunResult:
         """Rebuild from `to_dict` output, ignoring derived or unknown keys."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def epoch_score(entry: dict, split: str) -> float:
+    """An epoch's `split` (train / val) score from a run's history or live progress; runs saved
+    before scores had names stored accuracy."""
+    return entry.get(f"{split}_score", entry.get(f"{split}_accuracy"))
+
+
+def score_name_of(entries) -> str:
+    """What the epochs' score measures (accuracy unless they say otherwise)."""
+    return next((e["score_name"] for e in entries if e.get("score_name")), "accuracy")

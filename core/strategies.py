@@ -1,8 +1,9 @@
-"""The strategy registry: strategy id -> what trains and with which learning rates.
+"""The strategy registry: strategy id -> what trains, at which learning rates, and what it reads.
 
-A strategy is a set of parameter groups. `prepare` sets `requires_grad` and returns the groups
-the optimizer sees; `on_epoch_start` (optional) changes what trains as epochs pass. The training
-loop only calls these hooks, so a new strategy is a new entry here plus its test.
+A strategy is a set of parameter groups. Each entry names its `kind` (how it is trained: see
+`core.training.KINDS`, which also lists the hooks each kind calls), the RunConfig fields it reads
+and the hooks that build its parameter groups. The loop only calls these hooks, so a new strategy
+is a new entry here plus its test.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from core.errors import ConfigError
 from core.mlm import continue_pretraining
 from core.models import embedding_module, encoder_layers
 
-# How a strategy is trained: fine-tune token batches, fit a head on cached features, or TF-IDF.
-KINDS = ("encoder", "features", "tfidf")
-
 
 @dataclass(frozen=True)
 class Strategy:
@@ -27,13 +25,21 @@ class Strategy:
     id: str
     title: str
     summary: str  # one line for people choosing a strategy
-    kind: str
-    lr_field: str  # which RunConfig learning rate is the base rate
-    pretrained: bool = True
+    kind: str  # "encoder" (token batches), "features" (a head on cached features) or "tfidf"
+    color: str  # the strategy's colour on every chart (distinct per entry)
+    lr_field: str | None  # which RunConfig learning rate is the base rate; None: no learning rate
+    settings: tuple[str, ...] = ()  # further RunConfig fields this strategy reads (shown with it)
+    pretrained: bool = True  # False: the same architecture, randomly initialised
     prepare: Callable | None = None  # (model, config) -> optimizer parameter groups
     on_epoch_start: Callable | None = None  # (model, epoch (1-based), config) -> None
     before_fit: Callable | None = None  # (model, tokenizer, train texts, config, stop) -> None
     finalize: Callable | None = None  # (model) -> None, after training, before saving
+
+    @property
+    def hooks(self) -> tuple[str, ...]:
+        """The names of the hooks this entry sets."""
+        return tuple(name for name in ("prepare", "on_epoch_start", "before_fit", "finalize")
+                     if getattr(self, name) is not None)
 
 
 def decay_groups(named_parameters, lr: float, weight_decay: float) -> list[dict]:
@@ -76,10 +82,6 @@ def _train_head_only(model, config) -> list[dict]:
     return decay_groups(model.head.named_parameters(), config.learning_rate, config.weight_decay)
 
 
-def _no_parameters(model, config) -> list[dict]:
-    return []
-
-
 def _top_k_layers(model, config) -> list[dict]:
     """Head plus the top `config.top_k` transformer blocks train; the rest stays frozen."""
     set_trainable(model, False)
@@ -116,15 +118,10 @@ def _gradual_prepare(model, config) -> list[dict]:
     return groups
 
 
-def unfrozen_group_count(epoch: int) -> int:
-    """Gradual unfreezing schedule: epoch 1 trains the head only, each later epoch adds one group."""
-    return epoch
-
-
 def gradual_unfreeze(model, epoch: int, config) -> None:
     """Head at epoch 1, plus the top block at epoch 2, plus the next block at epoch 3, ..."""
     set_trainable(model, False)
-    for module in layer_groups(model)[: unfrozen_group_count(epoch)]:
+    for module in layer_groups(model)[:epoch]:
         set_trainable(module, True)
 
 
@@ -166,32 +163,39 @@ def _lora_merge(model) -> None:
     model.encoder = model.encoder.merge_and_unload()
 
 
+FINE_TUNE_HEAD = ("lr_head_finetune",)  # strategies whose new head trains beside a pretrained encoder
+
 _ENTRIES = [
     Strategy("full", "Full fine-tuning", "Every weight of the pretrained encoder and the head trains (small LR).",
-             "encoder", "lr_finetune", prepare=_fine_tune_all),
+             "encoder", "#4C78A8", "lr_finetune", FINE_TUNE_HEAD, prepare=_fine_tune_all),
     Strategy("frozen", "Frozen encoder (last layer only)",
              "The pretrained encoder is frozen; its features are computed once and only a linear head trains.",
-             "features", "lr_head", prepare=_train_head_only),
+             "features", "#F58518", "lr_head", prepare=_train_head_only),
     Strategy("scratch", "From scratch", "The same architecture with random weights: no pretraining at all.",
-             "encoder", "lr_scratch", pretrained=False, prepare=_train_everything),
+             "encoder", "#54A24B", "lr_scratch", pretrained=False, prepare=_train_everything),
     Strategy("tfidf", "TF-IDF + logistic regression", "Classical baseline: word and bigram counts, no neural network.",
-             "tfidf", "lr_head", prepare=_no_parameters),
+             "tfidf", "#E45756", None),
     Strategy("gradual", "Gradual unfreezing (ULMFiT)",
              "The head trains first; each epoch unfreezes one more layer from the top.",
-             "encoder", "lr_finetune", prepare=_gradual_prepare, on_epoch_start=gradual_unfreeze),
+             "encoder", "#72B7B2", "lr_finetune", FINE_TUNE_HEAD, prepare=_gradual_prepare,
+             on_epoch_start=gradual_unfreeze),
     Strategy("discriminative", "Discriminative learning rates",
-             "Everything trains; each layer further from the head gets the LR of the one above divided by 2.6.",
-             "encoder", "lr_finetune", prepare=_discriminative),
+             "Everything trains; each layer further from the head gets the LR of the one above divided by "
+             "the layer-wise decay.",
+             "encoder", "#B279A2", "lr_finetune", (*FINE_TUNE_HEAD, "lr_decay"), prepare=_discriminative),
     Strategy("top_k", "Partial freezing (top k layers)", "Only the top k encoder layers and the head train.",
-             "encoder", "lr_finetune", prepare=_top_k_layers),
+             "encoder", "#FF9DA6", "lr_finetune", (*FINE_TUNE_HEAD, "top_k"), prepare=_top_k_layers),
     Strategy("lora", "LoRA adapters", "Low-rank adapters on the attention projections and the head train; the encoder stays frozen.",
-             "encoder", "lr_lora", prepare=_lora_prepare, finalize=_lora_merge),
+             "encoder", "#EECA3B", "lr_lora", (*FINE_TUNE_HEAD, "lora_r", "lora_alpha", "lora_targets"),
+             prepare=_lora_prepare, finalize=_lora_merge),
     Strategy("domain_adapt", "Continued pre-training, then full",
              "Masked-word training on the task's own training texts first, then full fine-tuning.",
-             "encoder", "lr_finetune", prepare=_fine_tune_all, before_fit=continue_pretraining),
+             "encoder", "#9D755D", "lr_finetune", (*FINE_TUNE_HEAD, "mlm_steps"), prepare=_fine_tune_all,
+             before_fit=continue_pretraining),
     Strategy("head_then_full", "Head first, then everything",
              "Epoch 1 trains the head on a frozen encoder, later epochs fine-tune everything.",
-             "encoder", "lr_finetune", prepare=_head_then_full_prepare, on_epoch_start=_head_then_full_epoch),
+             "encoder", "#BAB0AC", "lr_finetune", FINE_TUNE_HEAD, prepare=_head_then_full_prepare,
+             on_epoch_start=_head_then_full_epoch),
 ]
 STRATEGIES: dict[str, Strategy] = {s.id: s for s in _ENTRIES}
 DEFAULT_STRATEGIES = ("full", "frozen", "scratch", "tfidf")

@@ -13,12 +13,11 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
-from core import estimate
+from core import training
 from core.config import RunConfig
-from core.data import LabeledTexts, Splits, make_splits
 from core.errors import DataError, LabError
+from core.splits import make_splits, stratified_subset
+from core.texts import LabeledTexts, Splits
 from core.training import train
 
 
@@ -65,20 +64,6 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def stratified_subset(data: LabeledTexts, size: int, seed: int) -> LabeledTexts:
-    """`size` examples drawn per class in the data's proportions (at least 1 per class), seeded."""
-    labels = np.asarray(data.labels)
-    classes = np.unique(labels)
-    if size < len(classes) or size > len(labels):
-        raise DataError(f"A training size of {size} is impossible with {len(labels)} examples in {len(classes)} classes.")
-    rng = np.random.default_rng(seed)
-    shares = np.array([np.sum(labels == c) for c in classes]) / len(labels)
-    counts = np.maximum(1, np.floor(shares * size).astype(int))
-    counts[np.argmax(shares)] += size - counts.sum()
-    picked = [rng.choice(np.flatnonzero(labels == c), n, replace=False) for c, n in zip(classes, counts)]
-    return data.subset(rng.permutation(np.concatenate(picked)).tolist())
-
-
 def run_sweep(data: LabeledTexts, base: RunConfig, strategies: list[str], sizes: list[int], seeds: int,
               n_test: int = 1000, n_val: int | None = None, on_record: Callable | None = None,
               stop=None) -> list[SweepRecord]:
@@ -123,7 +108,7 @@ def estimate_sweep_seconds(pool: Splits, base: RunConfig, strategies: list[str],
     total = 0.0
     for size in sorted(set(sizes)):
         splits = Splits(stratified_subset(pool.train, size, seed=0), pool.val, pool.test)
-        total += seeds * sum(estimate.estimate_run_seconds(base.replace(strategy=s), splits) for s in strategies)
+        total += seeds * sum(training.estimate_run_seconds(base.replace(strategy=s), splits) for s in strategies)
     return total
 
 
@@ -151,6 +136,14 @@ def best_two(summary: list[dict]) -> list[tuple[dict, dict | None]]:
 def winners(summary: list[dict]) -> dict[int, str]:
     """The strategy with the best mean accuracy at each training size."""
     return {best["n_train"]: best["strategy"] for best, _ in best_two(summary)}
+
+
+def sweep_config(data_info: dict, base: RunConfig, strategies: list[str], sizes: list[int], seeds: int,
+                 n_test: int) -> dict:
+    """The settings a sweep.json records: the data (source and description), the plan, the training settings."""
+    return {"data": data_info.get("data", ""), "description": data_info.get("description", ""),
+            "sizes": sorted(set(sizes)), "seeds": seeds, "strategies": list(strategies), "n_test": n_test,
+            **base.to_dict()}
 
 
 def sweep_payload(config: dict, records: list[SweepRecord]) -> dict:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numbers
 import random
 
-from core.data import SENTIMENT_NAMES, LabeledTexts
 from core.errors import DataError
+from core.texts import SENTIMENT_NAMES, LabeledTexts
 
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -62,7 +62,6 @@ NEGATABLE = (
     ("great", "good", "impressive", "convincing", "engaging", "memorable", "exciting"),
     ("bad", "boring", "weak", "dull", "clumsy", "forgettable", "terrible"),
 )
-NEGATION_WORDS = ("not", "n't", "hardly", "never", "nobody")
 INTENSIFIERS = ("", "", "", "very ", "really ", "truly ", "remarkably ", "genuinely ",
                 "quite ", "utterly ", "thoroughly ", "surprisingly ")
 

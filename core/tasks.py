@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.data import LabeledTexts
 from core.evaluate import classification_metrics, regression_metrics
+from core.texts import LabeledTexts
 
 SCORE_NAMES = {"classification": "accuracy", "regression": "R²"}
 

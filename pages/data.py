@@ -3,10 +3,14 @@
 import streamlit as st
 
 from core.charts import class_balance_figure, target_histogram_figure, token_length_figure, truncated_percent
-from core.data import BUNDLED, FORMATS, LabeledTexts, detect_columns, from_frame, load_source, make_splits, read_table
+from core.columns import detect_columns, from_frame
 from core.errors import DataError, LabError
 from core.models import DEFAULT_MODEL, load_tokenizer
+from core.sources import BUNDLED, load_source
+from core.splits import describe_splits, make_splits, sizes_text
 from core.synthetic import DIFFICULTIES
+from core.tables import FORMATS, read_table
+from core.texts import LabeledTexts
 from ui.hyperparams import max_length_input
 from ui.state import TRAIN_PAGE, Dataset, current_dataset, kept, kept_value, set_kept, use_dataset
 
@@ -151,12 +155,8 @@ except DataError as exc:
     st.error(str(exc))
     st.stop()
 
-sizes = f"{len(splits.train):,} train / {len(splits.val):,} validation / {len(splits.test):,} test"
-info = {"data": source if source != "upload" else name, "n_train": len(splits.train), "n_val": len(splits.val),
-        "n_test": len(splits.test), "labels": list(splits.label_names), "dropped": data.dropped,
-        "task": data.task, "targets": data.describe_targets(),
-        "description": f"{name} · {sizes}" + (f" · {data.describe_targets()}" if data.is_regression or data.others
-                                               else "")}
+sizes = sizes_text(splits)
+info = describe_splits(source if source != "upload" else name, name, data, splits)
 current = current_dataset()
 if current is not None and current.info == info:
     st.success(f"In use for training: {info['description']}.", icon=":material/check_circle:")

@@ -4,9 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from core.charts import confidence_figure, value_figure
-from core.data import FORMATS, detect_columns, read_table
+from core.columns import detect_columns
 from core.errors import DataError, LabError
 from core.predict import prediction_fields
+from core.tables import FORMATS, read_table
 from ui.runs import cached_predictor, runs_by_name, saved_run_picker
 from ui.state import TRAIN_PAGE, kept, set_kept
 

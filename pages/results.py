@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.charts import accuracy_figure, confusion_figure, learning_curves_figure, time_figure
+from core.charts import held_out_scores_figure, confusion_figure, learning_curves_figure, time_figure
 from core.saved_runs import SavedRun
 from ui.runs import runs_by_name, saved_run_picker, unfinished_results
 from ui.state import TRAIN_PAGE, current_job
@@ -119,8 +119,8 @@ if first_targets:
                f"for the first label column ({', '.join(sorted(first_targets))}); every column is in "
                "“Every target” below.")
 
-accuracy_col, time_col = st.columns(2)
-accuracy_col.plotly_chart(accuracy_figure(results))
+score_col, time_col = st.columns(2)
+score_col.plotly_chart(held_out_scores_figure(results))
 time_col.plotly_chart(time_figure(results))
 st.plotly_chart(learning_curves_figure(results))
 st.caption("A widening gap between training (dashed) and validation (solid) scores means the model "

@@ -13,7 +13,8 @@ from core.progress import format_seconds
 from core.sweep import best_two, estimate_sweep_seconds, parse_sizes, records_csv, summarize, winner_sentence
 from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.setup import build_configs, estimate_once, strategy_picker
-from ui.state import DATA_PAGE, current_job, current_sweep, kept, live_view_of, require_dataset, start_sweep
+from ui.live import live_view_of, progress_with_cancel
+from ui.state import DATA_PAGE, current_job, current_sweep, kept, require_dataset, start_sweep
 
 DEFAULT_SIZES = "100, 300, 1000"
 
@@ -61,17 +62,6 @@ def show_plan(configs, strategies: list[str], sizes: list[int], seeds: int, spli
     st.markdown(f"{runs}{estimate}. Early stopping can make it shorter.")
 
 
-def show_progress(sweep, done: int) -> None:
-    """'Run k of N' with the run training now, and the Cancel button."""
-    run = sweep.current_run
-    now = f": {run.strategy}, {run.n_train:,} examples, seed {run.seed + 1} of {sweep.seeds}" if run else ""
-    st.progress(done / len(sweep.plan), text=f"Run {min(done + 1, len(sweep.plan))} of {len(sweep.plan)}{now}")
-    if not sweep.cancel_requested and st.button("Cancel sweep", icon=":material/stop_circle:", key="cancel_sweep"):
-        sweep.cancel()
-    if sweep.cancel_requested:
-        st.warning("Cancelling: the current run stops after its current batch; the remaining runs will not start.")
-
-
 def show_failures(records) -> None:
     """One error per strategy and reason (a broken setting fails every size and seed alike)."""
     failures = Counter((r.strategy, r.reason) for r in records if r.status == "failed")
@@ -114,7 +104,7 @@ def live_view(was_running: bool) -> None:
     st.caption(f"Data: {sweep.data_info.get('description', '')}. Every run is scored on the same "
                f"{len(sweep.splits.test):,} test texts.")
     if not sweep.done:
-        show_progress(sweep, len(records))
+        progress_with_cancel(sweep, "Cancel sweep", key="cancel_sweep")
     show_failures(records)
     if sweep.status == "failed":
         st.error(f"The sweep stopped: {sweep.error}")

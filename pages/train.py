@@ -2,18 +2,19 @@
 
 import streamlit as st
 
-from core import estimate
-from core.charts import loss_figure, val_accuracy_figure
+from core import training
+from core.charts import loss_figure, val_score_figure
 from core.config import RunConfig
 from core.progress import RunProgress, format_seconds, progress_of
 from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.setup import build_configs, estimate_once, strategy_list, strategy_picker
-from ui.state import RESULTS_PAGE, current_job, live_view_of, require_dataset, start_job
+from ui.live import live_view_of, progress_with_cancel
+from ui.state import RESULTS_PAGE, current_job, require_dataset, start_job
 
 
 def show_estimate(configs: list[RunConfig], splits) -> None:
     """Measured time per run and in total, before anything is launched."""
-    seconds = estimate_once((tuple(configs), id(splits)), lambda: estimate.estimate_queue_seconds(configs, splits))
+    seconds = estimate_once((tuple(configs), id(splits)), lambda: training.estimate_queue_seconds(configs, splits))
     if seconds is None:
         return
     parts = ", ".join(f"{config.strategy} {format_seconds(s)}" for config, s in zip(configs, seconds))
@@ -32,20 +33,8 @@ def describe_run(run: RunProgress) -> str:
     return f"**{run.strategy}**: {run.status}"
 
 
-def show_progress_bar(job, runs: list[RunProgress]) -> None:
-    """The current run's progress with the time left at its pace so far, and the Cancel button."""
-    current = runs[min(job.current_index, len(runs) - 1)]
-    eta = f", about {format_seconds(current.eta_seconds)} left" if current.eta_seconds is not None else ""
-    st.progress(current.fraction, text=f"Run {current.index + 1} of {len(runs)}: {current.strategy} "
-                                       f"({current.fraction:.0%}{eta})")
-    if not job.cancel_requested and st.button("Cancel training", icon=":material/stop_circle:", key="cancel_training"):
-        job.cancel()
-    if job.cancel_requested:
-        st.warning("Cancelling: the current run stops after its current batch; queued runs will not start.")
-
-
 def show_curves(runs: list[RunProgress]) -> None:
-    """Loss per step and validation accuracy per epoch, strategies overlaid."""
+    """Loss per step and the validation score per epoch, strategies overlaid."""
     loss_col, accuracy_col = st.columns(2)
     with loss_col:
         if any(run.losses for run in runs):
@@ -54,7 +43,7 @@ def show_curves(runs: list[RunProgress]) -> None:
             st.caption("The training loss curve appears after the first training step.")
     with accuracy_col:
         if any(run.epoch_metrics for run in runs):
-            st.plotly_chart(val_accuracy_figure(runs))
+            st.plotly_chart(val_score_figure(runs))
         else:
             st.caption("The validation score (accuracy, or R² for numbers) appears after the first epoch.")
 
@@ -68,7 +57,7 @@ def live_view(was_running: bool) -> None:
     st.subheader("Training" if not job.done else f"Last training: {job.status}")
     st.caption(f"Data: {job.data_info.get('description', '')}")
     if not job.done:
-        show_progress_bar(job, runs)
+        progress_with_cancel(job, "Cancel training", key="cancel_training")
     for run in runs:
         if run.status == "failed":
             st.error(f"**{run.strategy}** failed: {run.reason}", icon=":material/error:")

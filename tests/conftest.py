@@ -56,7 +56,7 @@ def make_texts(n_per_class: int, seed: int = 0):
 @pytest.fixture
 def tiny_splits():
     """Train 40 / val 16 / test 16 toy sentences, balanced."""
-    from core.data import LabeledTexts, Splits
+    from core.texts import LabeledTexts, Splits
 
     def part(n, seed):
         texts, labels = make_texts(n, seed)

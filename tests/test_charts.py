@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from core import events as ev
-from core.charts import (accuracy_figure, class_balance_figure, confidence_figure, confusion_figure,
+from core.charts import (PALETTE, held_out_scores_figure, class_balance_figure, confidence_figure, confusion_figure,
                          learning_curves_figure, loss_figure, strategy_color, sweep_chart, time_figure,
-                         token_length_figure, truncated_percent, val_accuracy_figure)
+                         token_length_figure, truncated_percent, val_score_figure)
 from core.jobs import JobEvent
 from core.progress import fold_progress, format_seconds
 from core.results import RunResult
@@ -23,8 +25,8 @@ def result(strategy="full", accuracy=0.8, **extra) -> RunResult:
     return RunResult(strategy=strategy, **{**values, **extra})
 
 
-def test_accuracy_figure_writes_each_score_on_its_bar():
-    fig = accuracy_figure({"full": result("full", 0.812), "tfidf": result("tfidf", 0.689)})
+def test_held_out_scores_figure_writes_each_score_on_its_bar():
+    fig = held_out_scores_figure({"full": result("full", 0.812), "tfidf": result("tfidf", 0.689)})
     accuracy, macro_f1 = fig.data
     assert list(accuracy.x) == ["full", "tfidf"]
     assert list(accuracy.text) == ["0.812", "0.689"]
@@ -80,10 +82,13 @@ def test_confidence_figure_has_a_bar_per_model_coloured_by_label():
     assert list(fig.layout.yaxis.categoryarray) == ["tfidf", "full"]  # first row on top
 
 
-def test_strategy_colors_are_stable_and_distinct_for_the_classic_four():
-    colors = [strategy_color(s) for s in ("full", "frozen", "scratch", "tfidf")]
-    assert len(set(colors)) == 4
-    assert strategy_color("some_new_strategy") == strategy_color("some_new_strategy")
+def test_every_registered_strategy_has_its_own_colour_and_unknown_ids_get_a_palette_colour():
+    from core.strategies import STRATEGIES
+
+    colors = [strategy_color(s) for s in STRATEGIES]
+    assert len(set(colors)) == len(STRATEGIES) == 10
+    assert all(re.fullmatch(r"#[0-9A-F]{6}", color) for color in colors)
+    assert strategy_color("a_strategy_from_another_version") in PALETTE
 
 
 
@@ -128,7 +133,7 @@ def test_fold_progress_tracks_steps_eta_and_curves():
     assert full.losses == [(4, 0.6)] and full.epoch_metrics[0]["val_score"] == 0.68
     assert tfidf.status == "queued" and tfidf.eta_seconds is None
     assert len(loss_figure([full, tfidf]).data) == 1
-    assert list(val_accuracy_figure([full, tfidf]).data[0].y) == [0.68]
+    assert list(val_score_figure([full, tfidf]).data[0].y) == [0.68]
 
 
 def test_fold_progress_takes_final_status_from_results_and_the_job():

@@ -99,8 +99,8 @@ def test_sweep_writes_records_summary_and_plot(tmp_path, tiny_model_dir):
 
 
 def test_sweep_uses_one_test_set_and_nested_sizes():
-    from core.data import LabeledTexts
-    from core.sweep import stratified_subset
+    from core.splits import stratified_subset
+    from core.texts import LabeledTexts
 
     data = LabeledTexts(tuple(f"t{i}" for i in range(100)), tuple([0] * 70 + [1] * 30), ("a", "b"))
     part = stratified_subset(data, 20, seed=1)

@@ -1,4 +1,4 @@
-"""Tests of core.data and core.synthetic: loading, checking and splitting labelled texts."""
+"""Tests of core.texts, tables, columns, sources, splits and synthetic: loading, checking and splitting labelled texts."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import time
 import pandas as pd
 import pytest
 
-from core.data import (BUNDLED, LabeledTexts, Splits, clean_text, detect_columns, from_frame,
-                       load_bundled, load_file, load_hub, load_source, make_splits, read_table)
+from core.columns import detect_columns, from_frame
 from core.errors import DataError
+from core.sources import BUNDLED, load_bundled, load_file, load_hub, load_source
+from core.splits import describe_splits, make_splits
 from core.synthetic import COMMON, RARE, generate_reviews
+from core.tables import clean_text, read_table
+from core.texts import LabeledTexts, Splits
 
 REVIEWS = {
     "text": ["A wonderful film.", "Dull and long.", "Loved every minute.", "A waste of time.",
@@ -116,6 +119,22 @@ def test_make_splits_refuses_splits_too_small_for_every_class(sizes, message):
     with pytest.raises(DataError, match=message):
         make_splits(toy({"a": 50, "b": 50}), **sizes)
 
+
+def test_describe_splits_is_the_json_record_saved_with_every_run():
+    data = toy({"negative": 700, "positive": 700})
+    splits = make_splits(data, n_train=1000, n_test=150, seed=0)
+    assert describe_splits("rotten_tomatoes", "Rotten Tomatoes", data, splits) == {
+        "data": "rotten_tomatoes", "n_train": 1000, "n_val": 200, "n_test": 150,
+        "labels": ["negative", "positive"], "dropped": 0, "task": "classification",
+        "targets": "classes negative, positive",
+        "description": "Rotten Tomatoes · 1,000 train / 200 validation / 150 test"}
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(40)], "score": [str(i / 2) for i in range(40)],
+                          "mood": ["calm", "angry"] * 20})
+    data = from_frame(frame, label_column="score,mood", task="regression,classification")
+    info = describe_splits("reviews.csv", "reviews.csv", data, make_splits(data, n_train=20, n_val=8, n_test=8))
+    assert info["data"] == "reviews.csv" and info["task"] == "regression" and info["labels"] == []
+    assert info["description"] == ("reviews.csv · 20 train / 8 validation / 8 test · "
+                                   "score: a number (regression); mood: classes angry, calm")
 
 # ---------------------------------------------------------------- reading files
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from core.config import RunConfig
-from core.data import load_source, make_splits
 from core.models import DEFAULT_MODEL, load_encoder
 from core.predict import load_predictor
+from core.sources import load_source
+from core.splits import make_splits
 from core.store import save_run
 from core.training import train
 

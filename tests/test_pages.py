@@ -16,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from core import store
 from core.config import RunConfig
-from core.data import Splits
 from core.jobs import SweepJob
 from core.results import RunResult
+from core.texts import Splits
 from core.training import TrainOutcome, train
 from ui.state import Dataset
 
@@ -33,9 +33,9 @@ ESTIMATE_SECONDS = 42.0
 def isolated_runs(tmp_path, monkeypatch):
     """Runs go to a temporary folder; the time estimate is a constant instead of timing the CPU."""
     monkeypatch.setattr(store, "DEFAULT_RUNS_ROOT", tmp_path / "runs")
-    monkeypatch.setattr("core.estimate.estimate_queue_seconds",
+    monkeypatch.setattr("core.training.estimate_queue_seconds",
                         lambda configs, splits: [ESTIMATE_SECONDS] * len(configs))
-    monkeypatch.setattr("core.estimate.estimate_run_seconds", lambda config, splits: ESTIMATE_SECONDS)
+    monkeypatch.setattr("core.training.estimate_run_seconds", lambda config, splits: ESTIMATE_SECONDS)
     return tmp_path / "runs"
 
 

@@ -87,7 +87,7 @@ def test_records_csv_keeps_failed_runs_with_their_reason():
 
 
 def test_seeds_of_the_largest_size_train_on_different_texts_too(monkeypatch):
-    from core.data import load_source
+    from core.sources import load_source
     from core.sweep import run_sweep
 
     seen = []

@@ -15,10 +15,13 @@ import torch
 from core import tasks
 from core.cli import main
 from core.config import RunConfig
-from core.data import LabeledTexts, from_frame, load_file, make_splits
+from core.columns import from_frame
 from core.errors import DataError
 from core.evaluate import regression_metrics
 from core.predict import load_predictor, prediction_fields
+from core.sources import load_file
+from core.splits import make_splits
+from core.texts import LabeledTexts
 from core.training import train
 
 GOOD, BAD, FILLER = ["great", "superb", "lovely"], ["awful", "dull", "boring"], ["film", "plot", "cast", "story"]

@@ -13,7 +13,8 @@ from core.config import RunConfig
 from core.errors import ConfigError, ModelLoadError
 from core.predict import load_predictor
 from core.store import save_run
-from core.training import train, warmup_then_linear_decay
+from core.loop import warmup_then_linear_decay
+from core.training import estimate_run_seconds, train
 
 
 def config_for(model_dir, strategy, **overrides):
@@ -159,7 +160,7 @@ def test_early_stopping_restores_best_epoch(tiny_model_dir, tiny_splits):
 
 def test_three_class_task_end_to_end(tiny_model_dir, tmp_path):
     from core.cli import main
-    from core.data import load_file
+    from core.sources import load_file
 
     rows = ["text,label"]
     words = {"negative": "awful dull boring", "neutral": "okay average fine", "positive": "great superb lovely"}
@@ -185,7 +186,7 @@ def test_precision_choices_give_the_autocast_they_name():
     import torch
 
     from core.errors import ConfigError
-    from core.training import autocast_for
+    from core.precision import autocast_for
 
     cpu = torch.device("cpu")
     amp, scaler = autocast_for(cpu, "fp32")
@@ -217,6 +218,6 @@ def test_time_estimate_is_measured_and_orders_the_strategies(tiny_model_dir, tin
 
     costs = estimate.measure_token_costs(tiny_model_dir)
     assert 0 < costs.feature_seconds_per_token and 0 < costs.infer_seconds_per_token < costs.train_seconds_per_token
-    seconds = {s: estimate.estimate_run_seconds(RunConfig(strategy=s, model=tiny_model_dir, max_length=16), tiny_splits)
+    seconds = {s: estimate_run_seconds(RunConfig(strategy=s, model=tiny_model_dir, max_length=16), tiny_splits)
                for s in ("full", "frozen", "tfidf")}
     assert seconds["full"] > seconds["frozen"] > 0 and seconds["tfidf"] == estimate.TFIDF_SECONDS

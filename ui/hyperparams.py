@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.config import RunConfig
-from core.models import DEFAULT_MODEL, POOLINGS
+from core.models import DEFAULT_MODEL, DEVICES, POOLINGS
+from core.precision import PRECISIONS
 from core.strategies import STRATEGIES
 from ui.state import kept
 
@@ -18,7 +19,7 @@ DEFAULTS = RunConfig()
 CONFIG_FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
 KEY_PREFIX = "hp_"
 NOT_IN_FORM = ("strategy", "model")  # chosen with their own widgets
-MAIN_FIELDS = ("max_length", "batch_size", "epochs")  # shown first, with the learning rates the chosen strategies use
+MAIN_FIELDS = ("max_length", "batch_size", "epochs")  # shown first, with what the chosen strategies read
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,9 @@ class FieldHelp:
     choices: tuple = ()
 
 
-def _lr_users(lr_field: str) -> str:
-    return ", ".join(s.title for s in STRATEGIES.values() if s.lr_field == lr_field and s.kind != "tfidf")
+def _users(field: str) -> str:
+    """Titles of the strategies that read a RunConfig field (as their learning rate or a setting)."""
+    return ", ".join(s.title for s in STRATEGIES.values() if field == s.lr_field or field in s.settings)
 
 
 FIELDS = {
@@ -39,15 +41,15 @@ FIELDS = {
                             "use more memory."),
     "epochs": FieldHelp("Epochs", "Passes over the training set. Early stopping (patience) may end a run sooner."),
     "lr_finetune": FieldHelp("Learning rate: fine-tuning", "Step size when pretrained weights train. Keep it small "
-                             f"(1e-5 to 5e-5) so pretraining is not erased. Used by: {_lr_users('lr_finetune')}."),
+                             f"(1e-5 to 5e-5) so pretraining is not erased. Used by: {_users('lr_finetune')}."),
     "lr_scratch": FieldHelp("Learning rate: from scratch", "Random weights need bigger steps (around 5e-4). "
-                            f"Used by: {_lr_users('lr_scratch')}."),
+                            f"Used by: {_users('lr_scratch')}."),
     "lr_head": FieldHelp("Learning rate: head only", "A lone linear layer on frozen features tolerates a large "
-                         f"rate (around 1e-2). Used by: {_lr_users('lr_head')}."),
+                         f"rate (around 1e-2). Used by: {_users('lr_head')}."),
     "lr_head_finetune": FieldHelp("Learning rate: new head while fine-tuning", "The freshly initialised head learns "
-                                  "faster than the pretrained encoder under it."),
+                                  f"faster than the pretrained encoder under it. Used by: {_users('lr_head_finetune')}."),
     "lr_lora": FieldHelp("Learning rate: LoRA adapters", "Adapters start at zero and are few, so they take a larger "
-                         f"rate than full fine-tuning. Used by: {_lr_users('lr_lora')}."),
+                         f"rate than full fine-tuning. Used by: {_users('lr_lora')}."),
     "dropout": FieldHelp("Dropout", "Share of features zeroed at random before the head while training; "
                          "fights overfitting."),
     "warmup_ratio": FieldHelp("Warmup share", "Share of steps during which the learning rate climbs from 0; "
@@ -55,7 +57,7 @@ FIELDS = {
     "weight_decay": FieldHelp("Weight decay", "Pulls weights towards zero (AdamW); never applied to biases and "
                               "LayerNorm."),
     "patience": FieldHelp("Early-stopping patience (epochs)", "Stop after this many epochs without a better "
-                          "validation accuracy and keep the best epoch. 0 turns it off."),
+                          "validation score (accuracy, or R² for numbers) and keep the best epoch. 0 turns it off."),
     "seed": FieldHelp("Seed", "Same seed + same settings + same data = same result on this machine."),
     "grad_accum_steps": FieldHelp("Gradient accumulation", "Batches added up before each update: a larger "
                                   "effective batch without more memory."),
@@ -64,10 +66,10 @@ FIELDS = {
     "pooling": FieldHelp("Pooling", "How token vectors become one text vector. 'auto' follows the encoder's own "
                          "recipe (mean for sentence-transformers, else [CLS]).", choices=POOLINGS),
     "device": FieldHelp("Device", "'auto' uses a CUDA GPU when there is one, else the CPU.",
-                        choices=("auto", "cpu", "cuda")),
+                        choices=DEVICES),
     "precision": FieldHelp("Precision", "'auto' runs the matmuls in bfloat16 where the chip does it natively "
                            "(recent CPUs and GPUs; weights stay fp32), else fp32. fp16 is for older GPUs.",
-                           choices=("auto", "fp32", "bf16", "fp16")),
+                           choices=PRECISIONS),
     "top_k": FieldHelp("Top k layers (partial freezing)", "How many of the top encoder layers train."),
     "lr_decay": FieldHelp("Layer-wise LR decay (discriminative)", "Learning rate divided by this for each layer "
                           "further from the head (ULMFiT uses 2.6)."),
@@ -95,12 +97,12 @@ def max_length_input() -> int:
 def hyperparameter_inputs(strategies: list[str]) -> dict:
     """Every RunConfig field except strategy and model, as {field name: value}.
 
-    The main fields and the learning rates of the chosen `strategies` come first; the rest sits in
-    an expander (TF-IDF has no learning rate to tune).
+    The main fields and what the chosen `strategies` read (their learning rate and settings, from
+    the registry) come first; the rest sits in an expander.
     """
-    learning_rates = {STRATEGIES[s].lr_field for s in strategies if STRATEGIES[s].kind != "tfidf"}
+    chosen = {name for s in strategies for name in (STRATEGIES[s].lr_field, *STRATEGIES[s].settings) if name}
     fields = [f for f in CONFIG_FIELDS.values() if f.name not in NOT_IN_FORM]
-    common = [f for f in fields if f.name in MAIN_FIELDS or f.name in learning_rates]
+    common = [f for f in fields if f.name in MAIN_FIELDS or f.name in chosen]
     rare = [f for f in fields if f not in common]
     values = {}
     columns = st.columns(3)

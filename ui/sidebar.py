@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.progress import format_seconds, progress_of
-from ui.state import DATA_PAGE, TRAIN_PAGE, current_dataset, current_job, live_view_of
+from core.progress import progress_of
+from ui.live import live_view_of, progress_caption
+from ui.state import DATA_PAGE, TRAIN_PAGE, current_dataset, current_job
 
 JOB_STATUS_WORDS = {"finished": "Training finished", "cancelled": "Training cancelled", "failed": "Training stopped"}
 
@@ -32,16 +33,12 @@ def _job_status(was_running: bool) -> None:
     job = current_job()
     if job is None:  # the session was reset while the fragment was scheduled
         return
-    runs = progress_of(job)
     if job.done:
+        runs = progress_of(job)
         finished = sum(run.status == "finished" for run in runs)
         st.caption(f"{JOB_STATUS_WORDS[job.status]}: {finished} of {len(runs)} runs finished.")
         if was_running:
             st.rerun()  # the whole app redraws once, so every page sees the final results
         return
-    current = runs[min(job.current_index, len(runs) - 1)]
-    eta = f", about {format_seconds(current.eta_seconds)} left" if current.eta_seconds is not None else ""
-    st.caption(f"Run {current.index + 1} of {len(runs)}: **{current.strategy}** "
-               f"({current.fraction:.0%}{eta})")
-    st.progress(current.fraction)
+    progress_caption(job)
     st.page_link(TRAIN_PAGE, label="Watch it live", icon=":material/monitoring:")

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core import store
 from core.config import RunConfig
-from core.data import Splits
+from core.texts import Splits
 from core.jobs import Job, SweepJob
 
 HOME_PAGE = "pages/home.py"
@@ -65,15 +65,6 @@ def start_job(configs: list[RunConfig], dataset: Dataset) -> Job:
     job = Job(configs, dataset.splits, session_runs_root(), dataset.info).start()
     st.session_state[JOB_KEY] = job
     return job
-
-
-def live_view_of(job, view, every: float) -> bool:
-    """Draw `view(was_running)` as a fragment that redraws every `every` seconds while `job` runs
-    (and not at all after it ended); returns whether it is running. `job` may be None (nothing drawn)."""
-    running = job is not None and not job.done
-    if job is not None:
-        st.fragment(run_every=every if running else None)(view)(running)
-    return running
 
 
 def current_sweep() -> SweepJob | None:

@@ -1,0 +1,31 @@
+"""Live views of a background job, shared by the Train page, the Sweep page and the sidebar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def live_view_of(job, view, every: float) -> bool:
+    """Draw `view(was_running)` as a fragment that redraws every `every` seconds while `job` runs
+    (and not at all after it ended); returns whether it is running. `job` may be None (nothing drawn)."""
+    running = job is not None and not job.done
+    if job is not None:
+        st.fragment(run_every=every if running else None)(view)(running)
+    return running
+
+
+def progress_with_cancel(job, label: str, key: str) -> None:
+    """'Run k of N: ...' as a progress bar, and a Cancel button (or, once pressed, what cancelling does)."""
+    position = job.position()
+    st.progress(position.fraction, text=position.words())
+    if not job.cancel_requested and st.button(label, icon=":material/stop_circle:", key=key):
+        job.cancel()
+    if job.cancel_requested:
+        st.warning("Cancelling: the current run stops after its current batch; the runs still queued will not start.")
+
+
+def progress_caption(job) -> None:
+    """The compact form for the sidebar: 'Run k of N: **what**' and a bar."""
+    position = job.position()
+    st.caption(position.words(bold=True))
+    st.progress(position.fraction)
