@@ -169,7 +169,7 @@ def _strategies_and_data(args):
     for strategy in strategies:
         get_strategy(strategy)
     overrides = {field: getattr(args, field) for field, *_ in HYPERPARAMETERS.values()}
-    base = RunConfig(strategy=strategies[0] if strategies else "full", **overrides)
+    base = RunConfig(**overrides)  # each run replaces the strategy
     from core.sources import load_source
 
     data = load_source(args.data, n_synthetic=args.synthetic_size, difficulty=args.difficulty,

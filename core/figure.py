@@ -1,4 +1,4 @@
-"""The static comparison figure (PNG, 300 DPI): accuracy bars, learning curves, training time,
+"""The static comparison figure (PNG, 300 DPI): held-out score bars, learning curves, training time,
 confusion matrix of the best run. Used by the CLI and by the dashboard's download button."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 from core.results import RunResult, epoch_score  # noqa: E402
 
 
-def _accuracy_bars(ax, runs: list[RunResult]) -> None:
+def _score_bars(ax, runs: list[RunResult]) -> None:
     names = [r.strategy for r in runs]
     bars = ax.bar(names, [r.score for r in runs], color="#4C78A8")
     ax.bar_label(bars, fmt="%.3f")
@@ -73,7 +73,7 @@ def comparison_figure(results: list[RunResult]):
     if not runs:
         fig.text(0.5, 0.5, "No finished runs to compare.", ha="center")
         return fig
-    _accuracy_bars(axes[0, 0], runs)
+    _score_bars(axes[0, 0], runs)
     _learning_curves(axes[0, 1], runs)
     _time_bars(axes[1, 0], runs)
     _confusion(axes[1, 1], max(runs, key=lambda run: run.score))

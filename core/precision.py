@@ -17,16 +17,21 @@ from core.errors import ConfigError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+def cpu_flags() -> str:
+    """The CPU feature flags the kernel reports ('' where there is no /proc/cpuinfo)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 @lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """True on CPUs with native bf16 matmul (AVX512-BF16 or AMX); elsewhere bf16 would be slower.
     TL_LAB_FP32=1 makes precision "auto" mean fp32 on CPU (the tests set it, to behave alike on any CI CPU)."""
     if os.environ.get("TL_LAB_FP32") == "1":
         return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 

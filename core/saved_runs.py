@@ -32,9 +32,9 @@ class SavedRun:
     @property
     def label(self) -> str:
         """One line to pick the run by: strategy, held-out score, data, time (UTC)."""
-        accuracy = self.result.headline  # saved runs are finished runs
+        headline = self.result.headline  # saved runs are finished runs
         data = self.data_info.get("description") or self.data_info.get("data", "")
-        parts = [self.result.strategy, accuracy, data, f"{self.saved_at} UTC" if self.saved_at else ""]
+        parts = [self.result.strategy, headline, data, f"{self.saved_at} UTC" if self.saved_at else ""]
         return " · ".join(part for part in parts if part)
 
 

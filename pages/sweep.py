@@ -13,7 +13,7 @@ from core.progress import format_seconds
 from core.sweep import best_two, estimate_sweep_seconds, parse_sizes, records_csv, summarize, winner_sentence
 from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.setup import build_configs, estimate_once, strategy_picker
-from ui.live import live_view_of, progress_with_cancel
+from ui.live import live_then_setup, progress_with_cancel
 from ui.state import DATA_PAGE, current_job, current_sweep, kept, require_dataset, start_sweep
 
 DEFAULT_SIZES = "100, 300, 1000"
@@ -121,10 +121,7 @@ st.markdown("How many labelled texts before fine-tuning beats a frozen encoder? 
             "same held-out test split: the chart shows where the winner changes.")
 dataset = require_dataset()
 sweep = current_sweep()
-running = live_view_of(sweep, live_view, every=2.0)
-if sweep is not None:
-    st.divider()
-    st.subheader("Set up a new sweep")
+running = live_then_setup(sweep, live_view, every=2.0, setup_title="Set up a new sweep")
 
 train_split = dataset.splits.train
 if train_split.is_regression or train_split.others:

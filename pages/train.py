@@ -8,7 +8,7 @@ from core.config import RunConfig
 from core.progress import RunProgress, format_seconds, progress_of
 from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.setup import build_configs, estimate_once, strategy_list, strategy_picker
-from ui.live import live_view_of, progress_with_cancel
+from ui.live import live_then_setup, progress_with_cancel
 from ui.state import RESULTS_PAGE, current_job, require_dataset, start_job
 
 
@@ -73,10 +73,7 @@ def live_view(was_running: bool) -> None:
 st.title("Train")
 dataset = require_dataset()
 job = current_job()
-running = live_view_of(job, live_view, every=1.0)
-if job is not None:
-    st.divider()
-    st.subheader("Set up a new comparison")
+running = live_then_setup(job, live_view, every=1.0, setup_title="Set up a new comparison")
 
 st.caption(f"Data: {dataset.description}")
 strategies = strategy_picker("train_strategies", "Strategies to compare")

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random BERT saved like a real checkpoint, and tiny labelled splits."""
+"""Shared fixtures: a tiny random BERT saved like a real checkpoint, and tiny labelled splits
+(their texts come from tests/support.py)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,13 @@ import os
 
 import pytest
 
+from tests.support import make_texts
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # precision "auto" is bf16 on CPUs with native bf16 and fp32 elsewhere: tests pin fp32 so that they
 # behave alike on every CI machine; the bf16 path has tests of its own that ask for it by name.
 os.environ.setdefault("TL_LAB_FP32", "1")
-
-POSITIVE = ["a wonderful, moving film", "great acting and a clever plot", "I loved every minute",
-            "brilliant and funny", "a joy to watch", "superb direction, great cast",
-            "touching and beautifully shot", "fantastic fun from start to end"]
-NEGATIVE = ["a dull, lifeless film", "terrible acting and a silly plot", "I hated every minute",
-            "boring and predictable", "a chore to sit through", "awful direction, weak cast",
-            "clumsy and badly shot", "a waste of time from start to end"]
 
 
 @pytest.fixture(scope="session")
@@ -37,20 +33,6 @@ def tiny_model_dir(tmp_path_factory):
     BertModel(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return str(folder)
-
-
-def make_texts(n_per_class: int, seed: int = 0):
-    """Labelled toy sentences: (texts, labels) with labels 0 = negative, 1 = positive."""
-    import random
-
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n_per_class):
-        texts.append(f"{rng.choice(POSITIVE)} number {i}")
-        labels.append(1)
-        texts.append(f"{rng.choice(NEGATIVE)} number {i}")
-        labels.append(0)
-    return texts, labels
 
 
 @pytest.fixture

@@ -407,8 +407,9 @@ def test_load_source_unknown_spec_lists_the_choices():
         load_source("imbd")
 
 
-def test_bundled_names_are_the_contract():
-    assert BUNDLED == ("imdb", "rotten_tomatoes")
+def test_every_bundled_name_loads_in_any_case_from_the_cache():
+    for name in BUNDLED:
+        assert load_source(f" {name.upper()} ") is load_bundled(name)
 
 
 # ---------------------------------------------------------------- LabeledTexts

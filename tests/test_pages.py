@@ -416,6 +416,7 @@ def test_streamlit_does_not_collect_garbage_after_every_script_run():
     assert config["runner"]["postScriptGC"] is False
 
 
+@pytest.mark.slow
 def test_no_page_after_the_data_page_imports_a_package_of_its_own(tmp_path):
     # A fresh process: this one has imported everything already. Data comes before training, so what
     # Home and Data load is loaded before a job runs; a package that another page imports first costs
@@ -443,7 +444,7 @@ def test_no_page_after_the_data_page_imports_a_package_of_its_own(tmp_path):
 
 
 def rated_csv(n: int = 160) -> bytes:
-    from tests.test_tasks import rated_rows
+    from tests.support import rated_rows
 
     lines = ["review,score,topic,sentiment"] + [f"{r['review']},{r['score']:.3f},{r['topic']},{r['sentiment']}"
                                                for r in rated_rows(n, seed=2)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import random
 
 import numpy as np
 import pandas as pd
@@ -23,23 +22,7 @@ from core.sources import load_file
 from core.splits import make_splits
 from core.texts import LabeledTexts
 from core.training import train
-
-GOOD, BAD, FILLER = ["great", "superb", "lovely"], ["awful", "dull", "boring"], ["film", "plot", "cast", "story"]
-
-
-def rated_rows(n: int, seed: int = 0) -> list[dict]:
-    """Toy reviews whose score is (good words - bad words) on a 1..9 scale, and a topic label."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        good, bad = rng.randint(0, 4), rng.randint(0, 4)
-        words = rng.sample(GOOD * 2, good) + rng.sample(BAD * 2, bad) + rng.sample(FILLER, 2)
-        rng.shuffle(words)
-        topic = "music" if i % 2 else "acting"
-        rows.append({"review": f"{' '.join(words)} {topic}", "score": 5 + good - bad + rng.uniform(-0.3, 0.3),
-                     "topic": topic, "sentiment": "pos" if good >= bad else "neg"})
-    return rows
-
+from tests.support import rated_rows
 
 def write_csv(path, rows) -> str:
     with open(path, "w", newline="", encoding="utf-8") as handle:

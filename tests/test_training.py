@@ -151,11 +151,41 @@ def test_warmup_then_linear_decay_schedule():
     assert all(a >= b for a, b in zip(values[2:], values[3:]))
 
 
-def test_early_stopping_restores_best_epoch(tiny_model_dir, tiny_splits):
-    result = train(config_for(tiny_model_dir, "scratch", epochs=6, patience=1, lr_scratch=5e-2), tiny_splits).result
-    best = max(h["val_accuracy"] for h in result.history)
-    assert result.history[result.best_epoch - 1]["val_accuracy"] == best
-    assert len(result.history) <= 6
+def test_early_stopping_restores_the_best_epochs_weights(monkeypatch):
+    from torch import nn
+
+    from core import loop, tasks
+    from core.trainers import FeatureBatches
+
+    # Validation scores are scripted (epoch 2 is best, then two worse epochs end the run with
+    # patience 2); the weights after each epoch are recorded as the loop reports the epoch.
+    scores = iter([0.5, 0.9, 0.6, 0.55, 0.99])
+    monkeypatch.setattr(loop, "evaluate_batches", lambda model, batches, targets: (0.1, next(scores)))
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 2)
+
+        def forward(self, features):  # (batch, 4) -> (batch, 2)
+            return self.linear(features)
+
+    torch.manual_seed(0)
+    model = Head()
+    head = model.linear
+    x, y = torch.randn(32, 4), torch.randint(0, 2, (32, 1)).float()
+    batches = FeatureBatches(x, y, x, y, batch_size=8, device=torch.device("cpu"), seed=0)
+    weights_after = {}
+
+    def record(event):
+        if isinstance(event, ev.EpochEvaluated):
+            weights_after[event.epoch] = head.weight.detach().clone()
+
+    config = RunConfig(strategy="frozen", epochs=5, patience=2, lr_head=0.5)
+    fitted = loop.fit(model, [{"params": list(head.parameters()), "lr": 0.5}], batches,
+                      tasks.classification_targets(("a", "b")), config, record, None, torch.device("cpu"))
+    assert [h["epoch"] for h in fitted.history] == [1, 2, 3, 4] and fitted.best_epoch == 2
+    assert not torch.equal(weights_after[2], weights_after[4])  # training moved the weights after epoch 2
+    assert torch.equal(head.weight, weights_after[2])
 
 
 def test_three_class_task_end_to_end(tiny_model_dir, tmp_path):
@@ -180,6 +210,37 @@ def test_three_class_task_end_to_end(tiny_model_dir, tmp_path):
         assert run["status"] == "finished"
         assert len(run["confusion_matrix"]) == 3 and len(run["per_class"]) == 3
         assert sum(map(sum, run["confusion_matrix"])) == 21
+
+
+@pytest.fixture
+def fresh_cpu_check(monkeypatch):
+    """cpu_has_bf16 without the tests' TL_LAB_FP32 pin and with its cache cleared before and after."""
+    from core import precision
+
+    monkeypatch.delenv("TL_LAB_FP32", raising=False)
+    precision.cpu_has_bf16.cache_clear()
+    yield precision
+    precision.cpu_has_bf16.cache_clear()
+
+
+@pytest.mark.parametrize("flags, pinned, expected", [
+    ("fpu avx2 avx512f avx512_bf16 amx_tile", None, torch.bfloat16),
+    ("fpu avx2 amx_bf16", None, torch.bfloat16),
+    ("fpu avx2 avx512f", None, torch.float32),  # bf16 emulated in software would be slower
+    ("fpu avx2 amx_bf16", "1", torch.float32),  # TL_LAB_FP32=1 turns it off
+])
+def test_auto_precision_is_bf16_only_on_cpus_that_do_it_natively(fresh_cpu_check, monkeypatch, flags, pinned,
+                                                                 expected):
+    monkeypatch.setattr(fresh_cpu_check, "cpu_flags", lambda: flags)
+    if pinned:
+        monkeypatch.setenv("TL_LAB_FP32", pinned)
+    assert fresh_cpu_check.compute_dtype(torch.device("cpu"), "auto") == expected
+
+
+@pytest.mark.parametrize("bf16_supported, expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_precision_on_a_gpu_is_bf16_or_else_fp16(fresh_cpu_check, monkeypatch, bf16_supported, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16_supported)
+    assert fresh_cpu_check.compute_dtype(torch.device("cuda"), "auto") == expected
 
 
 def test_precision_choices_give_the_autocast_they_name():

@@ -14,6 +14,16 @@ def live_view_of(job, view, every: float) -> bool:
     return running
 
 
+def live_then_setup(job, view, every: float, setup_title: str) -> bool:
+    """A page's live view of its last job (see `live_view_of`), then, when there is one, a divider
+    and the heading of the form that sets up the next; returns whether the job is running."""
+    running = live_view_of(job, view, every)
+    if job is not None:
+        st.divider()
+        st.subheader(setup_title)
+    return running
+
+
 def progress_with_cancel(job, label: str, key: str) -> None:
     """'Run k of N: ...' as a progress bar, and a Cancel button (or, once pressed, what cancelling does)."""
     position = job.position()
