@@ -52,7 +52,7 @@ def kind_of(strategy: Strategy) -> Kind:
     kind = KINDS[strategy.kind]
     unused = set(strategy.hooks) - kind.hooks
     if unused:
-        raise LabError(f"Strategy '{strategy.id}' sets {', '.join(sorted(unused))}, which '{strategy.kind}' "
+        raise ValueError(f"Strategy '{strategy.id}' sets {', '.join(sorted(unused))}, which '{strategy.kind}' "
                        "training never calls.")
     return kind
 

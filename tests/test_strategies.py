@@ -160,3 +160,39 @@ def model_tokenizer(model_dir):
     from core.models import load_tokenizer
 
     return load_tokenizer(model_dir)
+
+
+def test_registry_entries_read_real_settings_and_set_only_hooks_their_trainer_calls():
+    import dataclasses
+
+    from core.training import KINDS, kind_of
+
+    fields = {field.name for field in dataclasses.fields(RunConfig)}
+    for strategy in STRATEGIES.values():
+        assert strategy.kind in KINDS
+        assert strategy.lr_field is None or strategy.lr_field in fields, strategy.id
+        assert set(strategy.settings) <= fields, strategy.id
+        assert kind_of(strategy) is KINDS[strategy.kind]
+    assert [s.id for s in STRATEGIES.values() if s.lr_field is None] == ["tfidf"]
+    frozen_with_an_epoch_hook = dataclasses.replace(STRATEGIES["frozen"], on_epoch_start=lambda *args: None)
+    with pytest.raises(ValueError, match="sets on_epoch_start, which 'features' training never calls"):
+        kind_of(frozen_with_an_epoch_hook)
+
+
+def test_the_form_shows_what_each_chosen_strategy_reads_first(tiny_splits):
+    from streamlit.testing.v1 import AppTest
+
+    def main_fields(strategies):
+        def page(strategies):
+            from ui.hyperparams import hyperparameter_inputs
+
+            hyperparameter_inputs(strategies)
+
+        at = AppTest.from_function(page, args=(strategies,)).run()
+        outside = [w.key for w in at.main if getattr(w, "key", None)]
+        in_expander = {w.key for w in at.expander[0] if getattr(w, "key", None)}
+        return [key for key in outside if key not in in_expander]
+
+    assert "hp_top_k" in main_fields(["top_k"]) and "hp_top_k" not in main_fields(["full"])
+    assert {"hp_lora_r", "hp_lr_lora"} <= set(main_fields(["lora"]))
+    assert "hp_lr_head" not in main_fields(["tfidf"])
