@@ -6,6 +6,8 @@ curves, the bars and the learning curves.
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 
 from core.results import RunResult, epoch_score, score_name_of
@@ -15,6 +17,12 @@ from core.strategies import STRATEGIES
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")
 # Classes: red and blue first, told apart also with a red-green colour-vision deficiency.
 LABEL_COLORS = ("#E45756", "#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2")
+
+
+def as_text(value) -> str:
+    """A label from the user's data (class names, file names) as Plotly shows it: as text, because
+    Plotly renders a subset of HTML (<b>, <a href=...>) in names, ticks and bar texts."""
+    return html.escape(str(value), quote=False)
 
 
 def strategy_color(strategy: str) -> str:
@@ -41,7 +49,7 @@ def class_balance_figure(counts_by_split: dict[str, dict[str, int]]) -> go.Figur
     fig = go.Figure()
     for i, label in enumerate(labels):
         values = [counts_by_split[split].get(label, 0) for split in splits]
-        fig.add_bar(name=label, x=splits, y=values, text=[f"{v:,}" for v in values],
+        fig.add_bar(name=as_text(label), x=splits, y=values, text=[f"{v:,}" for v in values],
                     marker_color=LABEL_COLORS[i % len(LABEL_COLORS)])
     fig.update_layout(barmode="group")
     return _layout(fig, "Examples per class", "", "examples")
@@ -142,7 +150,7 @@ def learning_curves_figure(runs: dict[str, RunResult]) -> go.Figure:
 
 def confusion_figure(result: RunResult, title: str | None = None) -> go.Figure:
     """Heatmap of the test-set confusion matrix (rows: true class, columns: predicted class)."""
-    labels = [str(label) for label in result.labels]
+    labels = [as_text(label) for label in result.labels]
     matrix = result.confusion_matrix
     fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", showscale=False,
                                text=[[f"{v:,}" for v in row] for row in matrix], texttemplate="%{text}",
@@ -166,7 +174,7 @@ def target_histogram_figure(values_by_split: dict[str, list[float]], name: str) 
         fig.add_histogram(x=values, name=split, opacity=0.6, marker_color=PALETTE[i % len(PALETTE)],
                           histnorm="percent")
     fig.update_layout(barmode="overlay")
-    return _layout(fig, f"Distribution of '{name}' per split", name, "% of split")
+    return _layout(fig, f"Distribution of '{as_text(name)}' per split", as_text(name), "% of split")
 
 
 def confidence_figure(rows: list[dict]) -> go.Figure:
@@ -175,9 +183,9 @@ def confidence_figure(rows: list[dict]) -> go.Figure:
     fig = go.Figure()
     for i, label in enumerate(labels):
         chosen = [row for row in rows if row["label"] == label]
-        fig.add_bar(name=label, y=[row["model"] for row in chosen], x=[row["confidence"] for row in chosen],
+        fig.add_bar(name=as_text(label), y=[row["model"] for row in chosen], x=[row["confidence"] for row in chosen],
                     orientation="h", marker_color=LABEL_COLORS[i % len(LABEL_COLORS)],
-                    text=[f"{label} {row['confidence']:.0%}" for row in chosen], textposition="inside")
+                    text=[f"{as_text(label)} {row['confidence']:.0%}" for row in chosen], textposition="inside")
     fig.update_xaxes(range=[0, 1], tickformat=".0%")
     fig.update_yaxes(categoryorder="array", categoryarray=[row["model"] for row in rows][::-1])
     return _layout(fig, "Predicted label and confidence per model", "confidence", "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
@@ -11,7 +12,7 @@ import pandas as pd
 
 from core.errors import DataError
 from core.tables import cell_text, clean_text, quoted
-from core.texts import TASKS, LabeledTexts
+from core.texts import TASKS, LabeledTexts, first_occurrences
 
 TEXT_NAMES = ("text", "review", "reviews", "sentence", "content", "comment", "body",
               "document", "message", "tweet", "utterance", "review_text", "description")
@@ -102,6 +103,7 @@ def from_frame(df: pd.DataFrame, text_column: str | None = None, label_column=No
     """
     wanted = _names(label_column)
     columns = [str(column) for column in df.columns]
+    chosen = {"text": text_column, "label": label_column}
     if len(wanted) <= 1:
         text_column, label = detect_columns(df, text_column=text_column,
                                             label_column=wanted[0] if wanted else None)
@@ -117,9 +119,34 @@ def from_frame(df: pd.DataFrame, text_column: str | None = None, label_column=No
             raise DataError(f"Column '{text_column}' cannot be both the text and a label column.")
     tasks = _task_per_column(task, labels)
     texts = [clean_text(cell_text(value)) for value in df[text_column]]
+    _check_holds_text(texts, text_column, columns)
     specs = [(column, [cell_text(value) for value in df[column]], kind, None)
              for column, kind in zip(labels, tasks)]
-    return _build_targets(texts, specs)
+    data = _build_targets(texts, specs)
+    return dataclasses.replace(data, notes=(_columns_note(text_column, labels, chosen), *data.notes))
+
+
+def _columns_note(text_column: str, labels: list[str], chosen: dict) -> str:
+    """Which columns are used, and whether they were detected or named."""
+    how = "as named" if chosen["text"] and chosen["label"] else "detected"
+    label_words = f"label column '{labels[0]}'" if len(labels) == 1 else f"label columns {quoted(labels)}"
+    return f"Text column '{text_column}' and {label_words} ({how}; choose others to change them)."
+
+
+def _is_code(cell: str) -> bool:
+    """A number or an id ('12.5', 'A-1024', 'user_17'): no letters, or one token with digits in it."""
+    has_letter = any(ch.isalpha() for ch in cell)
+    return not has_letter or (not any(ch.isspace() for ch in cell) and any(ch.isdigit() for ch in cell))
+
+
+def _check_holds_text(texts: list[str], column: str, columns: list[str]) -> None:
+    """Refuse a text column whose cells are mostly numbers or ids: training on digits teaches nothing."""
+    filled = [text for text in texts if text]
+    codes = sum(map(_is_code, filled))
+    if filled and codes > 0.5 * len(filled):
+        raise DataError(f"Column '{column}' holds no text to learn from ({codes:,} of its {len(filled):,} "
+                        f"cells are numbers or ids); the file has columns: {', '.join(columns)}. "
+                        "Choose the column with the texts.")
 
 
 def _names(columns) -> list[str]:
@@ -157,10 +184,11 @@ def _build_targets(texts: Sequence[str], specs) -> LabeledTexts:
     the main target and the rest become `others` (multi-task).
     """
     values = [[str(value).strip() for value in column_values] for _, column_values, _, _ in specs]
-    keep = [i for i, text in enumerate(texts) if text and all(column[i] for column in values)]
-    if not keep:
+    filled = [i for i, text in enumerate(texts) if text and all(column[i] for column in values)]
+    if not filled:
         names = ", ".join(f"'{column}'" for column, *_ in specs)
         raise DataError(f"No row has both a text and a label (column {names}).")
+    keep = [filled[i] for i in first_occurrences([texts[j] for j in filled])]  # a repeated text: first row only
     kept_texts = tuple(texts[i] for i in keep)
     targets = []
     for (column, _, task, class_order), column_values in zip(specs, values):
@@ -170,19 +198,37 @@ def _build_targets(texts: Sequence[str], specs) -> LabeledTexts:
         build = _numeric_target if task == "regression" else _class_target
         targets.append(build(kept_texts, kept, column, class_order))
     first = targets[0]
-    return LabeledTexts(first.texts, first.labels, first.label_names, dropped=len(texts) - len(keep),
-                        task=first.task, target=first.target, others=tuple(targets[1:]))
+    return LabeledTexts(first.texts, first.labels, first.label_names, dropped=len(texts) - len(filled),
+                        task=first.task, target=first.target, others=tuple(targets[1:]),
+                        duplicates=len(filled) - len(keep), notes=tuple(n for t in targets for n in t.notes))
 
 
 def _class_target(texts: tuple[str, ...], labels: list[str], column: str,
                   class_order: Sequence[str] | None) -> LabeledTexts:
+    notes = ()
     if not class_order:
-        labels = _canonical_labels(labels)
+        labels, notes = _merge_case_variants(_canonical_labels(labels), column)
     counts = Counter(labels)
     _check_classes(counts, column)
     names = tuple(name for name in class_order if name in counts) if class_order else _sorted_names(counts)
     index = {name: i for i, name in enumerate(names)}
-    return LabeledTexts(texts, tuple(index[label] for label in labels), names, target=column)
+    return LabeledTexts(texts, tuple(index[label] for label in labels), names, target=column, notes=notes)
+
+
+def _merge_case_variants(labels: list[str], column: str) -> tuple[list[str], tuple[str, ...]]:
+    """Labels that differ only in case ('Positive', 'positive') become the most common spelling;
+    returns the labels and a sentence per merge (surrounding spaces were stripped already)."""
+    spellings: dict[str, Counter] = {}
+    for label in labels:
+        spellings.setdefault(label.casefold(), Counter())[label] += 1
+    canonical, notes = {}, []
+    for variants in spellings.values():
+        main = max(sorted(variants), key=variants.get)
+        canonical.update({variant: main for variant in variants})
+        if len(variants) > 1:
+            notes.append(f"In '{column}', labels {quoted(sorted(variants))} differ only in case and were merged "
+                         f"into '{main}'.")
+    return [canonical[label] for label in labels], tuple(notes)
 
 
 def _numeric_target(texts: tuple[str, ...], labels: list[str], column: str, _order=None) -> LabeledTexts:

@@ -84,8 +84,8 @@ def load_source(spec: str, *, n_synthetic: int = 2000, difficulty: str = "medium
     if key.lower() in BUNDLED:
         return load_bundled(key.lower())
     if key.lower() == "synthetic":
-        return generate_reviews(n_synthetic, positive_ratio=positive_ratio,
-                                label_noise=label_noise, difficulty=difficulty, seed=seed)
+        return generate_reviews(n_synthetic, positive_ratio=positive_ratio, label_noise=label_noise,
+                                difficulty=difficulty, seed=seed).without_repeated_texts()
     if key.lower().startswith("hub:") and len(key) > 4:
         name, _, split = key[4:].partition(":")
         return load_hub(name, split or "train", text_column, label_column)

@@ -92,12 +92,13 @@ def sizes_text(splits: Splits) -> str:
 def describe_splits(source: str, name: str, data: LabeledTexts, splits: Splits) -> dict:
     """The JSON-ready record of a data choice that every run saves, with a one-line `description`.
 
-    Keys: data, n_train, n_val, n_test, labels, dropped, task, targets, description. `data` is
+    Keys: data, n_train, n_val, n_test, labels, dropped, duplicates, task, targets, description. `data` is
     `source`, what loads the data again ("rotten_tomatoes", a file name or path); `name` is what a
     person calls it, and starts the description ("Rotten Tomatoes · 1,000 train / ...").
     """
     targets = data.describe_targets()
     description = f"{name} · {sizes_text(splits)}" + (f" · {targets}" if data.is_regression or data.others else "")
     return {"data": source, "n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test),
-            "labels": list(splits.label_names), "dropped": data.dropped, "task": data.task, "targets": targets,
+            "labels": list(splits.label_names), "dropped": data.dropped,
+            "duplicates": data.duplicates, "task": data.task, "targets": targets,
             "description": description}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -33,12 +34,15 @@ class LabeledTexts:
     task: str = "classification"
     target: str = "label"
     others: tuple[LabeledTexts, ...] = ()
+    duplicates: int = 0  # rows left out at load time because the same text came earlier
+    notes: tuple[str, ...] = ()  # what loading decided, in sentences (columns detected, labels merged)
 
     def __post_init__(self) -> None:
         # Frozen, so coerce through object.__setattr__: callers may pass lists or arrays.
         object.__setattr__(self, "texts", tuple(self.texts))
         object.__setattr__(self, "label_names", tuple(self.label_names))
         object.__setattr__(self, "others", tuple(self.others))
+        object.__setattr__(self, "notes", tuple(self.notes))
         if self.task not in TASKS:
             raise DataError(f"Unknown task '{self.task}'; choose {' or '.join(TASKS)}.")
         if len(self.texts) != len(self.labels):
@@ -78,12 +82,39 @@ class LabeledTexts:
             return words(self)
         return "; ".join(f"{column.target}: {words(column)}" for column in self.columns)
 
+    def load_report(self) -> list[str]:
+        """What loading decided and the label map, one sentence each (the Data page and the CLI show them)."""
+        lines = list(self.notes)
+        if self.dropped:
+            lines.append(f"{self.dropped:,} rows without a text or a label were left out.")
+        if self.duplicates:
+            lines.append(f"{self.duplicates:,} rows repeating an earlier text were left out, so that no text "
+                         "can be in both training and test.")
+        lines.append(f"{len(self):,} labelled texts; {self.describe_targets()}.")
+        for column in self.columns:
+            if not column.is_regression:
+                counts = column.class_counts()
+                pairs = ", ".join(f"'{name}' = {i} ({counts[name]:,})" for i, name in enumerate(column.label_names))
+                lines.append(f"Label map of '{column.target}': {pairs}.")
+        return lines
+
     def subset(self, indices: Iterable[int]) -> LabeledTexts:
-        """The rows at `indices`, in that order, with the same targets (dropped = 0)."""
+        """The rows at `indices`, in that order, with the same targets (nothing dropped, no notes)."""
         rows = [int(i) for i in indices]
         return LabeledTexts(tuple(self.texts[i] for i in rows), tuple(self.labels[i] for i in rows),
                             self.label_names, task=self.task, target=self.target,
                             others=tuple(other.subset(rows) for other in self.others))
+
+    def without_repeated_texts(self) -> LabeledTexts:
+        """The first row of every distinct text; `duplicates` counts the rows left out.
+
+        The same text in training and test would inflate every score, so repeats go before splitting."""
+        first = first_occurrences(self.texts)
+        if len(first) == len(self.texts):
+            return self
+        kept = self.subset(first)
+        return dataclasses.replace(kept, dropped=self.dropped, duplicates=self.duplicates + len(self) - len(first),
+                                   notes=self.notes)
 
     def class_counts(self) -> dict[str, int]:
         """Number of examples per label name, in label order (zero for absent classes); {} for regression."""
@@ -100,6 +131,17 @@ class LabeledTexts:
         groups = np.searchsorted(edges, values, side="right")
         present = np.unique(groups)  # ties can leave a bin empty: renumber the ones in use
         return np.searchsorted(present, groups), len(present)
+
+
+def first_occurrences(texts) -> list[int]:
+    """Indices of the first row of each distinct text, in order."""
+    seen: set[str] = set()
+    first = []
+    for index, text in enumerate(texts):
+        if text not in seen:
+            seen.add(text)
+            first.append(index)
+    return first
 
 
 @dataclass(frozen=True)

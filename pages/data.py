@@ -12,6 +12,7 @@ from core.synthetic import DIFFICULTIES
 from core.tables import FORMATS, read_table
 from core.texts import LabeledTexts
 from ui.hyperparams import max_length_input
+from ui.safe import plain
 from ui.state import TRAIN_PAGE, Dataset, current_dataset, kept, kept_value, set_kept, use_dataset
 
 SOURCES = {"rotten_tomatoes": "Rotten Tomatoes: 8,530 short review sentences (fast on a CPU)",
@@ -48,7 +49,7 @@ def uploaded_texts() -> tuple[LabeledTexts, str]:
         st.info("Upload a file: one row per text, one column with the text and one with its label.")
         st.stop()
     _, name, table = st.session_state[UPLOAD_KEY]
-    st.caption(f"**{name}**: {len(table):,} rows; columns {', '.join(map(str, table.columns))}.")
+    st.caption(f"**{plain(name)}**: {len(table):,} rows; columns {plain(', '.join(map(str, table.columns)))}.")
     text_column, label_columns, task = column_mapping(table, name)
     return from_frame(table, text_column, label_columns, task), name
 
@@ -60,7 +61,7 @@ def column_mapping(table, file_name: str) -> tuple[str, list[str], str]:
     try:
         detected = detect_columns(table)
     except DataError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         if len(columns) < 2:
             st.stop()
         detected = (columns[0], columns[1])
@@ -114,7 +115,7 @@ def show_token_lengths(texts: tuple[str, ...]) -> None:
     try:
         lengths = token_lengths(model, texts)
     except LabError as exc:
-        st.warning(f"Cannot count tokens with the encoder '{model}': {exc}")
+        st.warning(plain(f"Cannot count tokens with the encoder '{model}': {exc}"))
         return
     chart.plotly_chart(token_length_figure(lengths, max_length))
     lengths_sorted = sorted(lengths)
@@ -146,20 +147,18 @@ try:
     else:
         data, name = uploaded_texts()
         size_key = f"upload_{name}"
-    if data.dropped:
-        st.caption(f"{data.dropped:,} rows without a text or a label were left out.")
-    st.caption(f"{len(data):,} labelled texts; {data.describe_targets()}.")
+    st.caption("  \n".join(plain(line) for line in data.load_report()))
     n_train, n_val, n_test = split_sizes(size_key, len(data))
     splits = make_splits(data, n_train=n_train, n_val=n_val, n_test=n_test)
 except DataError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 
 sizes = sizes_text(splits)
 info = describe_splits(source if source != "upload" else name, name, data, splits)
 current = current_dataset()
 if current is not None and current.info == info:
-    st.success(f"In use for training: {info['description']}.", icon=":material/check_circle:")
+    st.success(f"In use for training: {plain(info['description'])}.", icon=":material/check_circle:")
     st.page_link(TRAIN_PAGE, label="Go to the Train page", icon=":material/model_training:")
 elif st.button(f"Use this data for training: {sizes}", type="primary", key="use_data"):
     use_dataset(Dataset(splits, info))

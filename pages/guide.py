@@ -8,6 +8,7 @@ from core.strategies import STRATEGIES
 from core.sweep import summarize, sweep_advice
 from ui.runs import runs_by_name
 from ui.state import DATA_PAGE, SWEEP_PAGE, current_dataset, current_sweep
+from ui.safe import plain
 
 # (situation, strategy id, why): rules of thumb, to be checked against the measured column.
 ADVICE = [
@@ -63,7 +64,7 @@ def show_sweep_advice() -> None:
         st.page_link(SWEEP_PAGE, label="Run a data-size sweep", icon=":material/stacked_line_chart:")
         return
     st.info(sweep_advice(summary, title_of), icon=":material/insights:")
-    st.caption(f"Measured by your data-size sweep on {sweep.data_info.get('description', 'your data')}: "
+    st.caption(f"Measured by your data-size sweep on {plain(sweep.data_info.get('description', 'your data'))}: "
                f"mean ± std of test accuracy over {sweep.seeds} seeds per size, all on the same test split.")
     st.page_link(SWEEP_PAGE, label="See the sweep", icon=":material/stacked_line_chart:")
 
@@ -92,7 +93,7 @@ st.table(table, hide_index=True, border="horizontal")
 
 if mine:
     st.subheader("What you measured")
-    st.markdown("\n".join(f"- On {run.data_info.get('description', 'your data')}, "
+    st.markdown("\n".join(f"- On {plain(run.data_info.get('description', 'your data'))}, "
                           f"{title_of(s)} reached {score(run)}."
                           for s, run in mine.items()))
     st.caption("One run per strategy is one sample: differences of a point or two can flip with another seed.")

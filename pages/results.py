@@ -9,6 +9,7 @@ from core.charts import held_out_scores_figure, confusion_figure, learning_curve
 from core.saved_runs import SavedRun
 from ui.runs import runs_by_name, saved_run_picker, unfinished_results
 from ui.state import TRAIN_PAGE, current_job
+from ui.safe import plain
 
 NUMBER_COLUMNS = {
     "Test accuracy": st.column_config.NumberColumn(format="%.3f", help="Share of held-out test texts labelled right."),
@@ -95,7 +96,7 @@ picked = saved_run_picker()
 runs = runs_by_name(picked)
 for result in unfinished_results():
     alert = st.error if result.status == "failed" else st.warning
-    alert(f"**{result.strategy}** {result.status}: {result.reason}")
+    alert(f"**{result.strategy}** {result.status}: {plain(result.reason)}")
 job = current_job()
 if job is not None and not job.done:
     st.info("Training is running: each run appears here as soon as it finishes.")
@@ -108,7 +109,7 @@ results = {name: run.result for name, run in runs.items()}
 table = comparison_table(runs)
 data_descriptions = table["Data"].unique()
 if len(data_descriptions) == 1:  # one data set: say it once instead of in every row
-    st.caption(f"Data: {data_descriptions[0]}. Scores are on the held-out test split.")
+    st.caption(f"Data: {plain(data_descriptions[0])}. Scores are on the held-out test split.")
     table = table.drop(columns="Data")
 per_target_columns = {column: st.column_config.NumberColumn(format="%.3f") for column in table.columns
                       if column.endswith((": accuracy", ": R²"))}

@@ -15,6 +15,7 @@ from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.setup import build_configs, estimate_once, strategy_picker
 from ui.live import live_then_setup, progress_with_cancel
 from ui.state import DATA_PAGE, current_job, current_sweep, kept, require_dataset, start_sweep
+from ui.safe import plain
 
 DEFAULT_SIZES = "100, 300, 1000"
 
@@ -32,7 +33,7 @@ def size_input(available: int, n_classes: int) -> list[int]:
     try:
         sizes = parse_sizes(text)
     except LabError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return []
     too_big = [size for size in sizes if size > available]
     too_small = [size for size in sizes if size < n_classes]
@@ -66,7 +67,7 @@ def show_failures(records) -> None:
     """One error per strategy and reason (a broken setting fails every size and seed alike)."""
     failures = Counter((r.strategy, r.reason) for r in records if r.status == "failed")
     for (strategy, reason), count in failures.items():
-        st.error(f"**{strategy}** failed in {count} run{'s' if count > 1 else ''}: {reason}", icon=":material/error:")
+        st.error(f"**{strategy}** failed in {count} run{'s' if count > 1 else ''}: {plain(reason)}", icon=":material/error:")
 
 
 def summary_table(summary: list[dict]) -> pd.DataFrame:
@@ -101,13 +102,13 @@ def live_view(was_running: bool) -> None:
         st.rerun()  # once, so the setup form below leaves its running state too
     records = sweep.records
     st.subheader("Sweep running" if not sweep.done else f"Last sweep: {sweep.status}")
-    st.caption(f"Data: {sweep.data_info.get('description', '')}. Every run is scored on the same "
+    st.caption(f"Data: {plain(sweep.data_info.get('description', ''))}. Every run is scored on the same "
                f"{len(sweep.splits.test):,} test texts.")
     if not sweep.done:
         progress_with_cancel(sweep, "Cancel sweep", key="cancel_sweep")
     show_failures(records)
     if sweep.status == "failed":
-        st.error(f"The sweep stopped: {sweep.error}")
+        st.error(f"The sweep stopped: {plain(sweep.error)}")
     summary = summarize(records)
     if summary:
         show_results(sweep, summary)
@@ -129,7 +130,7 @@ if train_split.is_regression or train_split.others:
             f"{train_split.describe_targets()}: compare strategies on it on the Train page, or choose "
             "classification data on the Data page.", icon=":material/info:")
     st.stop()
-st.caption(f"Data: {dataset.description}. Samples are drawn from the {len(train_split):,} training texts; "
+st.caption(f"Data: {plain(dataset.description)}. Samples are drawn from the {len(train_split):,} training texts; "
            "validation and test stay fixed.")
 strategies = strategy_picker("sweep_strategies", "Strategies")
 size_col, seed_col = st.columns([3, 1])

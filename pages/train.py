@@ -10,6 +10,7 @@ from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.setup import build_configs, estimate_once, strategy_list, strategy_picker
 from ui.live import live_then_setup, progress_with_cancel
 from ui.state import RESULTS_PAGE, current_job, require_dataset, start_job
+from ui.safe import plain
 
 
 def show_estimate(configs: list[RunConfig], splits) -> None:
@@ -55,16 +56,16 @@ def live_view(was_running: bool) -> None:
         st.rerun()  # once, so the page and the sidebar leave live mode together
     runs = progress_of(job)
     st.subheader("Training" if not job.done else f"Last training: {job.status}")
-    st.caption(f"Data: {job.data_info.get('description', '')}")
+    st.caption(f"Data: {plain(job.data_info.get('description', ''))}")
     if not job.done:
         progress_with_cancel(job, "Cancel training", key="cancel_training")
     for run in runs:
         if run.status == "failed":
-            st.error(f"**{run.strategy}** failed: {run.reason}", icon=":material/error:")
+            st.error(f"**{run.strategy}** failed: {plain(run.reason)}", icon=":material/error:")
         else:
             st.markdown(describe_run(run))
     if job.status == "failed":
-        st.error(f"The training job stopped: {job.error}")
+        st.error(f"The training job stopped: {plain(job.error)}")
     show_curves(runs)
     if job.done and any(run.status == "finished" for run in runs):
         st.page_link(RESULTS_PAGE, label="Compare the results", icon=":material/leaderboard:")
@@ -75,7 +76,7 @@ dataset = require_dataset()
 job = current_job()
 running = live_then_setup(job, live_view, every=1.0, setup_title="Set up a new comparison")
 
-st.caption(f"Data: {dataset.description}")
+st.caption(f"Data: {plain(dataset.description)}")
 strategies = strategy_picker("train_strategies", "Strategies to compare")
 strategy_list(strategies)
 model = model_input()

@@ -163,3 +163,10 @@ def test_find_saved_runs_reads_session_folders_and_skips_unfinished(tmp_path):
 
 def test_unique_names_numbers_repeats_only():
     assert unique_names(["full", "tfidf", "full"]) == ["full #1", "tfidf", "full #2"]
+
+
+def test_class_names_with_markup_are_plain_text_in_charts():
+    run = RunResult(strategy="full", labels=["<b>yes</b>", "no"], confusion_matrix=[[3, 1], [0, 4]])
+    assert list(confusion_figure(run).data[0].x) == ["&lt;b&gt;yes&lt;/b&gt;", "no"]
+    balance = class_balance_figure({"train": {"<a href='x'>pos</a>": 3, "neg": 2}})
+    assert balance.data[0].name == "&lt;a href='x'&gt;pos&lt;/a&gt;"

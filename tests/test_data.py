@@ -43,12 +43,13 @@ def toy(n_per_class: dict[str, int]) -> LabeledTexts:
 
 # ---------------------------------------------------------------- bundled data
 
-@pytest.mark.parametrize("name, size", [("imdb", 25_000), ("rotten_tomatoes", 8_530)])
-def test_bundled_sets_are_whole_clean_and_balanced(name, size):
+@pytest.mark.parametrize("name, size, repeated", [("imdb", 25_000, 98), ("rotten_tomatoes", 8_530, 0)])
+def test_bundled_sets_are_whole_clean_distinct_and_balanced(name, size, repeated):
     data = load_bundled(name)
-    assert len(data) == size and data.dropped == 0
+    assert len(data) + data.duplicates == size and data.duplicates == repeated and data.dropped == 0
+    assert len(set(data.texts)) == len(data)  # IMDb repeats 98 reviews: kept once, so no split can hold one twice
     assert data.label_names == ("negative", "positive")
-    assert data.class_counts() == {"negative": size // 2, "positive": size // 2}
+    assert abs(data.class_counts()["negative"] - data.class_counts()["positive"]) <= repeated
     assert not any("<br" in text.lower() for text in data.texts)
     assert all(text == text.strip() and text for text in data.texts)
     assert load_bundled(name) is data  # cached: the 40 MB CSV is parsed once
@@ -70,9 +71,9 @@ def test_make_splits_on_bundled_imdb_is_stratified_disjoint_and_seeded():
     splits = make_splits(data, n_train=1000, n_test=1000, seed=0)
     assert isinstance(splits, Splits) and splits.label_names == ("negative", "positive")
     assert (len(splits.train), len(splits.val), len(splits.test)) == (1000, 200, 1000)
-    assert splits.train.class_counts() == {"negative": 500, "positive": 500}
-    assert splits.val.class_counts() == {"negative": 100, "positive": 100}
-    assert splits.test.class_counts() == {"negative": 500, "positive": 500}
+    for part, size in ((splits.train, 1000), (splits.val, 200), (splits.test, 1000)):
+        counts = part.class_counts()  # IMDb without its 98 repeats is 12,431 / 12,471: nearly balanced
+        assert abs(counts["negative"] - size / 2) <= 1 and sum(counts.values()) == size
     train, val, test = (set(part.texts) for part in (splits.train, splits.val, splits.test))
     assert not (train & val or train & test or val & test)
     assert make_splits(data, 1000, 1000, seed=0) == splits
@@ -125,7 +126,7 @@ def test_describe_splits_is_the_json_record_saved_with_every_run():
     splits = make_splits(data, n_train=1000, n_test=150, seed=0)
     assert describe_splits("rotten_tomatoes", "Rotten Tomatoes", data, splits) == {
         "data": "rotten_tomatoes", "n_train": 1000, "n_val": 200, "n_test": 150,
-        "labels": ["negative", "positive"], "dropped": 0, "task": "classification",
+        "labels": ["negative", "positive"], "dropped": 0, "duplicates": 0, "task": "classification",
         "targets": "classes negative, positive",
         "description": "Rotten Tomatoes · 1,000 train / 200 validation / 150 test"}
     frame = pd.DataFrame({"text": [f"text {i}" for i in range(40)], "score": [str(i / 2) for i in range(40)],
@@ -317,13 +318,13 @@ def test_no_usable_rows_is_refused():
 
 
 def test_labels_that_look_like_missing_values_stay_labels(tmp_path):
-    content = "text,label\nt1,NA\nt2,None\nt3,NA\nt4,None\nt5,null\nt6,null\n"
+    content = "text,label\nreview one,NA\nreview two,None\nreview three,NA\nreview four,None\nreview five,null\nreview six,null\n"
     data = load_file(write(tmp_path, "na.csv", content))
     assert data.label_names == ("NA", "None", "null") and data.dropped == 0
 
 
 def test_integer_labels_sort_numerically_and_support_three_classes():
-    frame = pd.DataFrame({"text": [f"t{i}" for i in range(6)],
+    frame = pd.DataFrame({"text": [f"review {i}" for i in range(6)],
                           "label": ["10", "2", "10", "02", "1", "+1"]})
     data = from_frame(frame)
     assert data.label_names == ("1", "2", "10")
@@ -494,3 +495,34 @@ def test_synthetic_tiny_sets_still_split():
     data = generate_reviews(8, positive_ratio=0.05, seed=0)
     assert data.class_counts() == {"negative": 6, "positive": 2}
     make_splits(data, n_train=4, n_val=2, n_test=2)
+
+
+# ---------------------------------------------------------------- data that must not fool it
+
+def test_a_file_without_a_column_of_text_is_refused_with_the_columns_found(tmp_path):
+    content = "id,views,label\n" + "".join(f"A-{i:04d},{i * 37},{'pos' if i % 2 else 'neg'}\n" for i in range(20))
+    with pytest.raises(DataError, match=r"Column '(id|views)' holds no text to learn from \(20 of its 20 cells are "
+                                        r"numbers or ids\); the file has columns: id, views, label"):
+        load_file(write(tmp_path, "ids.csv", content))
+
+
+def test_repeated_texts_are_kept_once_and_counted_before_any_split():
+    frame = pd.DataFrame({"text": ["good film", "bad film", "good film", "dull plot", "good film", "fine cast"],
+                          "label": ["pos", "neg", "pos", "neg", "neg", "pos"]})
+    data = from_frame(frame)
+    assert data.texts == ("good film", "bad film", "dull plot", "fine cast") and data.duplicates == 2
+    assert "2 rows repeating an earlier text were left out" in " ".join(data.load_report())
+    synthetic = load_source("synthetic", n_synthetic=400, difficulty="easy", seed=1)
+    assert len(set(synthetic.texts)) == len(synthetic) and len(synthetic) + synthetic.duplicates == 400
+
+
+def test_labels_differing_only_in_case_or_spaces_are_merged_and_the_map_is_shown():
+    frame = pd.DataFrame({"text": [f"review number {i}" for i in range(7)],
+                          "label": ["Positive", "positive ", " positive", "NEGATIVE", "negative", "negative", "Negative"]})
+    data = from_frame(frame)
+    assert data.label_names == ("negative", "positive") and data.class_counts() == {"negative": 4, "positive": 3}
+    report = data.load_report()
+    assert "In 'label', labels 'NEGATIVE', 'Negative', 'negative' differ only in case and were merged into " \
+           "'negative'." in report
+    assert "Label map of 'label': 'negative' = 0 (4), 'positive' = 1 (3)." in report
+    assert report[0] == "Text column 'text' and label column 'label' (detected; choose others to change them)."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -76,8 +77,14 @@ def sidebar_of(at: AppTest) -> list[str]:
     return texts_of(sidebar.sidebar.caption)
 
 
+def shown(markdown: str) -> str:
+    """What a markdown element shows for text escaped with ui.safe.plain (backslash escapes removed)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 def texts_of(elements) -> list[str]:
-    return [element.value for element in elements]
+    """The texts elements show (markdown escapes removed)."""
+    return [shown(element.value) for element in elements]
 
 
 def train_from_page(at: AppTest, strategies: list[str], model: str | None = None) -> None:
@@ -181,7 +188,25 @@ def test_upload_maps_detected_columns_and_explains_a_bad_label_choice():
     assert at.selectbox(key="data_label_column").value == "verdict"
     assert not at.error
     at.selectbox(key="data_label_column").set_value("site").run()
-    assert "only one class" in at.error[0].value
+    assert "only one class" in shown(at.error[0].value)
+
+
+
+def test_markup_in_a_file_name_columns_and_labels_is_shown_as_text():
+    rows = "".join(f"{'great' if i % 2 else 'awful'} film number {i},{'<b>yes</b>' if i % 2 else '**no**'}\n"
+                   for i in range(40))
+    at = open_page("pages/data.py")
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_data_file").upload("[x](javascript:alert(1)).csv",
+                                                    f"review,:red[verdict]\n{rows}".encode(), "text/csv")
+    at.run()
+    sources = " ".join(caption.value for caption in at.caption)
+    assert "\\[x\\](javascript\\:alert(1)).csv" in sources  # the link syntax is escaped, so no link is made
+    assert "'\\<b\\>yes\\</b\\>' = 1" in sources and "'\\*\\*no\\*\\*' = 0" in sources
+    assert "\\:red\\[verdict\\]" in sources  # no coloured text directive
+    shown_text = " ".join(texts_of(at.caption))
+    assert "Label map of ':red[verdict]': '**no**' = 0 (20), '<b>yes</b>' = 1 (20)." in shown_text
+    assert not at.exception
 
 
 # ---------------------------------------------------------------- train
@@ -199,7 +224,7 @@ def test_train_page_shows_defaults_strategies_and_the_time_estimate(tiny_splits)
 def test_invalid_hyperparameter_is_explained_and_blocks_the_start(tiny_splits):
     at = open_page("pages/train.py", dataset=dataset(tiny_splits))
     at.number_input(key="hp_lr_finetune").set_value(5.0).run()
-    assert "lr_finetune=5.0 must be above 0 and at most 1" in at.error[0].value
+    assert "lr_finetune=5.0 must be above 0 and at most 1" in shown(at.error[0].value)
     assert at.button(key="start_training").disabled
     assert not at.exception
 
@@ -211,7 +236,7 @@ def test_a_failed_run_shows_its_reason_while_the_next_one_finishes(tiny_splits):
     assert len(errors) == 1 and "**frozen** failed" in errors[0] and "no-such-model" in errors[0]
     assert any(m.startswith("**tfidf**: finished, test accuracy") for m in texts_of(at.markdown))
     at.switch_page("pages/results.py").run()
-    assert "no-such-model" in at.error[0].value
+    assert "no-such-model" in shown(at.error[0].value)
     assert list(at.dataframe[0].value["Run"]) == ["tfidf"]
 
 
@@ -467,7 +492,7 @@ def upload_rated(at: AppTest, label: str, extra: list[str] | None = None) -> Non
 def test_a_numeric_column_trains_as_regression_from_data_to_playground(isolated_runs):
     at = open_page("pages/data.py")
     upload_rated(at, "score")
-    assert "160 labelled texts; a number (regression)." in texts_of(at.caption)
+    assert "160 labelled texts; a number (regression)." in " ".join(texts_of(at.caption))
     assert "Distribution of 'score'" in at.get("plotly_chart")[0].proto.spec
     at.button(key="use_data").click().run()
     at.switch_page("pages/train.py").run()

@@ -11,6 +11,7 @@ from core.config import RunConfig
 from core.errors import ConfigError, LabError
 from core.strategies import DEFAULT_STRATEGIES, STRATEGIES
 from ui.state import kept
+from ui.safe import plain
 
 ESTIMATES_KEY = "estimates"  # key -> estimate; timing the machine takes seconds, so once per session
 
@@ -32,7 +33,7 @@ def build_configs(strategies: list[str], model: str, values: dict) -> list[RunCo
     try:
         return [RunConfig(strategy=strategy, model=model, **values) for strategy in strategies]
     except ConfigError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return []
 
 
@@ -44,6 +45,6 @@ def estimate_once(key, compute: Callable):
             with st.spinner("Timing a few training steps on this machine (once per encoder)..."):
                 memo[key] = compute()
         except LabError as exc:
-            st.warning(f"No time estimate: {exc}")
+            st.warning(f"No time estimate: {plain(exc)}")
             return None
     return memo[key]

@@ -7,6 +7,7 @@ import streamlit as st
 from core.progress import progress_of
 from ui.live import live_view_of, progress_caption
 from ui.state import DATA_PAGE, TRAIN_PAGE, current_dataset, current_job
+from ui.safe import plain
 
 JOB_STATUS_WORDS = {"finished": "Training finished", "cancelled": "Training cancelled", "failed": "Training stopped"}
 
@@ -20,7 +21,7 @@ def render_sidebar() -> None:
             st.caption("None chosen yet.")
             st.page_link(DATA_PAGE, label="Choose data", icon=":material/dataset:")
         else:
-            st.caption(dataset.description)
+            st.caption(plain(dataset.description))
         st.markdown("**Training**")
         job = current_job()
         if job is None:
