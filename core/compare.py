@@ -33,9 +33,19 @@ def run_queue(configs: list[RunConfig], splits: Splits, runs_root: Path | None,
             continue
         outcome = train(config, splits, on_event, stop)
         if runs_root is not None and outcome.result.ok:
-            save_run(new_run_dir(runs_root, config.strategy), outcome.result, outcome.predictor, data_info)
+            _save(outcome, runs_root, data_info)
         results.append(outcome.result)
     return results
+
+
+def _save(outcome, runs_root: Path, data_info: dict | None) -> None:
+    """Save a finished run; if saving fails (disk full, ...), the run is reported failed with the reason
+    and the queue goes on (nothing half-written is left: core.store saves atomically)."""
+    try:
+        save_run(new_run_dir(runs_root, outcome.result.strategy), outcome.result, outcome.predictor, data_info)
+    except (OSError, ValueError, RuntimeError) as exc:
+        outcome.result.status = "failed"
+        outcome.result.reason = f"Trained, but saving the run failed ({type(exc).__name__}: {exc}); nothing was kept."
 
 
 def write_results(out_dir: Path, common: dict, results: list[RunResult]) -> Path:

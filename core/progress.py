@@ -45,8 +45,9 @@ class RunProgress:
 
 def _apply(run: RunProgress, event) -> None:
     """Update one run with one training event."""
-    if isinstance(event, ev.RunStarted):
+    if isinstance(event, ev.RunStarted):  # also a restart (smaller batch after running out of memory)
         run.status, run.epochs, run.total_steps = "running", event.epochs, event.total_steps
+        run.step, run.losses, run.epoch_metrics = 0, [], []
     elif isinstance(event, ev.EpochStarted):
         run.status, run.epoch = "running", event.epoch
     elif isinstance(event, ev.StepLogged):

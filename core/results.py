@@ -12,7 +12,7 @@ class RunResult:
 
     strategy: str
     status: str = "finished"
-    reason: str = ""
+    reason: str = ""  # why it failed or was cancelled; for a finished run, what it had to change
     model: str = ""
     task: str = "classification"  # of the first target; "regression" fills the test_mae/rmse/r2 fields
     test_accuracy: float | None = None

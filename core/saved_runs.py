@@ -44,7 +44,7 @@ def find_saved_runs(root: Path) -> list[SavedRun]:
     if not root.is_dir():
         return []
     found = list_runs(root)
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         found += list_runs(folder)
     runs = [SavedRun(folder, result, read_data_info(folder)) for folder, result in found if result.ok]
     return sorted(runs, key=lambda run: run.folder.name, reverse=True)

@@ -1,6 +1,8 @@
 """Runs on disk: `<root>/<run id>/` holds config.json, result.json and model/ (safetensors).
 
-Everything is JSON or safetensors, so a saved run can be read back without unpickling.
+Everything is JSON or safetensors, so a saved run can be read back without unpickling. A run is
+written into a hidden `.partial-<run id>` folder and renamed into place when complete, so a crash
+while saving leaves nothing that looks like a run.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
 from pathlib import Path
 
@@ -16,12 +19,13 @@ from core.results import RunResult
 DEFAULT_RUNS_ROOT = Path(os.environ.get("TL_LAB_RUNS", "runs"))
 
 
+PARTIAL_PREFIX = ".partial-"  # a run being written; never listed, removed by the next save
+
+
 def new_run_dir(root: Path, strategy: str) -> Path:
-    """A fresh, unique folder name: <UTC time>-<strategy>-<random>."""
+    """A fresh, unique folder path (not created yet): <root>/<UTC time>-<strategy>-<random>."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    folder = Path(root) / f"{stamp}-{strategy}-{secrets.token_hex(3)}"
-    folder.mkdir(parents=True, exist_ok=False)
-    return folder
+    return Path(root) / f"{stamp}-{strategy}-{secrets.token_hex(3)}"
 
 
 def write_json(path: Path, payload) -> None:
@@ -33,14 +37,23 @@ def write_json(path: Path, payload) -> None:
 
 
 def save_run(run_dir: Path, result: RunResult, predictor=None, data_info: dict | None = None) -> Path:
-    """Save a run: config, result (with history and metrics), and the model when there is one."""
+    """Save a run (config, result with history and metrics, the model when there is one) all at once:
+    written aside, then renamed to `run_dir`, which must not exist yet."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    partial = run_dir.parent / f"{PARTIAL_PREFIX}{run_dir.name}"
+    shutil.rmtree(partial, ignore_errors=True)  # left by a crash while saving this very run
+    partial.mkdir(parents=True)
+    try:
+        if predictor is not None:
+            predictor.save(partial / "model")
+        write_json(partial / "config.json", {"run": result.config, "data": data_info or {}})
+        write_json(partial / "result.json", {**result.to_dict(), "model_dir": str(run_dir) if predictor else None})
+        partial.rename(run_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if predictor is not None:
-        predictor.save(run_dir / "model")
         result.model_dir = str(run_dir)
-    write_json(run_dir / "config.json", {"run": result.config, "data": data_info or {}})
-    write_json(run_dir / "result.json", result.to_dict())
     return run_dir
 
 
@@ -56,6 +69,8 @@ def list_runs(root: Path = DEFAULT_RUNS_ROOT) -> list[tuple[Path, RunResult]]:
         return []
     found = []
     for folder in sorted(root.iterdir(), reverse=True):
+        if folder.name.startswith("."):  # .partial-<run>: a save that did not finish
+            continue
         try:
             found.append((folder, load_result(folder)))
         except (OSError, ValueError, TypeError):

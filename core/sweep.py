@@ -6,17 +6,18 @@ user's own data instead of a rule of thumb.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import statistics
 from dataclasses import dataclass
 from typing import Callable
+
+import pandas as pd
 
 from core import training
 from core.config import RunConfig
 from core.errors import DataError, LabError
 from core.splits import make_splits, stratified_subset
+from core.tables import safe_csv
 from core.texts import LabeledTexts, Splits
 from core.training import train
 
@@ -154,12 +155,9 @@ def sweep_payload(config: dict, records: list[SweepRecord]) -> dict:
 
 
 def records_csv(records: list[SweepRecord]) -> str:
-    """One CSV row per run, failed and cancelled ones included with their reason."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[field.name for field in dataclasses.fields(SweepRecord)])
-    writer.writeheader()
-    writer.writerows(dataclasses.asdict(r) for r in records)
-    return buffer.getvalue()
+    """One CSV row per run, failed and cancelled ones included with their reason (spreadsheet-safe)."""
+    columns = [field.name for field in dataclasses.fields(SweepRecord)]
+    return safe_csv(pd.DataFrame([dataclasses.asdict(r) for r in records], columns=columns))
 
 
 # ---------------------------------------------------------------- in words

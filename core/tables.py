@@ -182,3 +182,21 @@ def quoted(names: Iterable[str], limit: int = 5) -> str:
     names = list(names)
     shown = ", ".join(f"'{name}'" for name in names[:limit])
     return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A cell a spreadsheet will show as text: strings that Excel or LibreOffice would run as a formula
+    (starting with =, +, -, @, tab or carriage return) get a leading apostrophe; other values pass."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def safe_csv(frame: pd.DataFrame) -> str:
+    """`frame` as CSV text with every string cell (and column name) made `spreadsheet_safe`."""
+    safe = frame.map(spreadsheet_safe)
+    safe.columns = [spreadsheet_safe(str(column)) for column in frame.columns]
+    return safe.to_csv(index=False)

@@ -7,6 +7,7 @@ trains it, which estimator predicts its time, and which registry hooks that trai
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import threading
@@ -21,7 +22,7 @@ from core import estimate, tasks
 from core import events as ev
 from core import trainers
 from core.config import RunConfig
-from core.errors import Cancelled, LabError
+from core.errors import Cancelled, LabError, TrainingError
 from core.predict import Predictor
 from core.results import RunResult
 from core.strategies import STRATEGIES, Strategy, get_strategy
@@ -76,6 +77,42 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for the errors that mean "not enough memory" on a GPU or a CPU."""
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))  # torch's CPU allocator
+
+
+def _train_within_memory(kind: Kind, strategy: Strategy, config: RunConfig, splits: Splits, emit, stop):
+    """Train; out of memory, free it and try again with half the batch and twice the accumulation
+    (the same effective batch), down to batch size 1. Returns (trained, the config that fitted)."""
+    while True:
+        seed_everything(config.seed)
+        try:
+            return kind.train(strategy, config, splits, emit, stop), config
+        except Exception as exc:  # noqa: BLE001 - only memory errors are retried; the rest go on up
+            if not is_out_of_memory(exc):
+                raise
+            release_memory()
+            if config.batch_size == 1:
+                raise TrainingError(f"Out of memory even with batch size 1 at max length {config.max_length}; "
+                                    "lower the max length or turn on gradient checkpointing.") from None
+            log.warning("run %s out of memory at batch size %d; retrying smaller", config.strategy, config.batch_size)
+            config = config.replace(batch_size=config.batch_size // 2, grad_accum_steps=config.grad_accum_steps * 2)
+
+
+def release_memory() -> None:
+    """Give back what a failed attempt held: Python garbage, then the GPU's cached blocks."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _smaller_batch_note(asked: RunConfig, used: RunConfig) -> str:
+    return (f"Out of memory at batch size {asked.batch_size}: trained with batch size {used.batch_size} and "
+            f"{used.grad_accum_steps} accumulation steps (the same effective batch).")
+
+
 def _evaluate_on_test(predictor: Predictor, splits: Splits) -> tuple[list[dict], float]:
     """Per-target metrics on the held-out test split, and the seconds prediction took."""
     started = time.perf_counter()
@@ -97,9 +134,10 @@ def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
                        n_test=len(splits.test), config=config.to_dict())
     started = time.perf_counter()
     try:
-        seed_everything(config.seed)
         strategy = get_strategy(config.strategy)
-        trained = kind_of(strategy).train(strategy, config, splits, emit, stop)
+        trained, used = _train_within_memory(kind_of(strategy), strategy, config, splits, emit, stop)
+        if used != config:
+            result.config, result.reason = used.to_dict(), _smaller_batch_note(config, used)
         result.train_seconds = time.perf_counter() - started
         metrics, result.predict_seconds = _evaluate_on_test(trained.predictor, splits)
     except Cancelled:

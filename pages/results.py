@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.charts import held_out_scores_figure, confusion_figure, learning_curves_figure, time_figure
 from core.saved_runs import SavedRun
+from core.tables import safe_csv
 from ui.runs import runs_by_name, saved_run_picker, unfinished_results
 from ui.state import TRAIN_PAGE, current_job
 from ui.safe import plain
@@ -140,7 +141,7 @@ if any(len(result.targets) > 1 for result in results.values()):
 
 st.subheader("Downloads")
 csv_col, json_col, png_col = st.columns(3)
-csv_col.download_button("Results table (CSV)", comparison_table(runs).to_csv(index=False), "results.csv",
+csv_col.download_button("Results table (CSV)", safe_csv(comparison_table(runs)), "results.csv",
                         "text/csv", on_click="ignore", icon=":material/download:")
 json_col.download_button("Full results (JSON)", results_json(runs), "results.json", "application/json",
                          on_click="ignore", icon=":material/download:")

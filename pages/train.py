@@ -26,7 +26,8 @@ def show_estimate(configs: list[RunConfig], splits) -> None:
 def describe_run(run: RunProgress) -> str:
     """One status line for one run of the queue."""
     if run.status == "finished":
-        return f"**{run.strategy}**: finished, test {run.headline} in {format_seconds(run.train_seconds)}"
+        note = f" ({plain(run.reason)})" if run.reason else ""
+        return f"**{run.strategy}**: finished, test {run.headline} in {format_seconds(run.train_seconds)}{note}"
     if run.status == "running" and run.total_steps:
         return f"**{run.strategy}**: training, epoch {run.epoch} of {run.epochs}, step {run.step} of {run.total_steps}"
     if run.status == "running":

@@ -70,10 +70,14 @@ def test_predict_text_and_file(compared, tmp_path, capsys):
     label, confidence, text = capsys.readouterr().out.strip().split("\t")
     assert label in ("negative", "positive") and 0.5 <= float(confidence) <= 1.0
     table = tmp_path / "texts.csv"
-    table.write_text("id,review\n1,loved it\n2,hated it\n", encoding="utf-8")
+    table.write_text('id,review\n1,loved it\n2,hated it\n3,"=HYPERLINK(""http://x"",""see"") great"\n'
+                     "4,@SUM(A1) awful\n5,-2 stars and boring\n", encoding="utf-8")
     assert main(["predict", "--model", run_dir, "--file", str(table), "--output", str(tmp_path / "p.csv")]) == 0
     rows = list(csv.DictReader(open(tmp_path / "p.csv", encoding="utf-8")))
-    assert [r["text"] for r in rows] == ["loved it", "hated it"]
+    # a spreadsheet would run a cell starting with = + - @ as a formula: those get an apostrophe
+    assert [r["text"] for r in rows] == ["loved it", "hated it", "'=HYPERLINK(\"http://x\",\"see\") great",
+                                         "'@SUM(A1) awful", "'-2 stars and boring"]
+    assert float(rows[0]["confidence"]) >= 0.5  # numbers stay numbers
     assert all(r["label"] in ("negative", "positive") for r in rows)
 
 

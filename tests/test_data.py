@@ -526,3 +526,13 @@ def test_labels_differing_only_in_case_or_spaces_are_merged_and_the_map_is_shown
            "'negative'." in report
     assert "Label map of 'label': 'negative' = 0 (4), 'positive' = 1 (3)." in report
     assert report[0] == "Text column 'text' and label column 'label' (detected; choose others to change them)."
+
+
+def test_csv_exports_neutralise_cells_a_spreadsheet_would_run_as_formulas():
+    from core.tables import safe_csv
+
+    frame = pd.DataFrame({"=name": ["=1+1", "+33 612", "-x", "@me", "\tpad", "plain", "a=b"], "n": range(7)})
+    lines = safe_csv(frame).splitlines()
+    assert lines[0] == "'=name,n"
+    assert [line.rsplit(",", 1)[0] for line in lines[1:]] == ["'=1+1", "'+33 612", "'-x", "'@me", "'\tpad", "plain",
+                                                              "a=b"]

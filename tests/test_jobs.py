@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -135,3 +136,41 @@ def test_worker_thread_runs_at_lower_priority(tiny_splits, monkeypatch):
     wait(Job([RunConfig(strategy="tfidf")], tiny_splits, None).start())
     assert seen["nice"] >= jobs.WORKER_NICENESS
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < jobs.WORKER_NICENESS  # caller unchanged
+
+
+def test_a_crash_while_saving_leaves_earlier_runs_loadable_and_nothing_half_written(tmp_path, tiny_splits,
+                                                                                   monkeypatch):
+    from core.compare import run_queue
+    from core.predict import TfidfPredictor, load_predictor
+    from core.saved_runs import find_saved_runs
+
+    root = tmp_path / "runs"
+    first = run_queue([RunConfig(strategy="tfidf")], tiny_splits, root)
+    real_save = TfidfPredictor.save
+
+    def save_then_crash(self, folder):
+        real_save(self, folder)  # the model is on disk, then the process "dies" before result.json
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(TfidfPredictor, "save", save_then_crash)
+    second = run_queue([RunConfig(strategy="tfidf", seed=1), RunConfig(strategy="tfidf", seed=2)], tiny_splits, root)
+    assert [r.status for r in second] == ["failed", "failed"]
+    assert "saving the run failed (OSError: No space left on device)" in second[0].reason
+    saved = find_saved_runs(root)
+    assert [run.result.config["seed"] for run in saved] == [0] and first[0].ok
+    assert sorted(p.name for p in root.iterdir()) == [saved[0].folder.name]  # no partial folder remains
+    assert load_predictor(saved[0].folder).predict(["a wonderful film"])[0].label in ("negative", "positive")
+
+
+def test_a_partial_folder_left_by_a_killed_process_is_never_listed(tmp_path):
+    from core.saved_runs import find_saved_runs
+    from core.store import list_runs, save_run
+
+    root = tmp_path / "runs"
+    save_run(root / "20250101-000001-tfidf-aaaaaa", RunResult("tfidf", test_accuracy=0.7))
+    partial = root / ".partial-20250101-000002-full-bbbbbb"
+    partial.mkdir()
+    # killed after result.json but before the rename: it reads as a run, yet its model may be half there
+    (partial / "result.json").write_text(json.dumps(RunResult("full", test_accuracy=0.9).to_dict()))
+    assert [folder.name for folder, _ in list_runs(root)] == ["20250101-000001-tfidf-aaaaaa"]
+    assert [run.folder.name for run in find_saved_runs(root)] == ["20250101-000001-tfidf-aaaaaa"]

@@ -111,3 +111,11 @@ def test_advice_says_led_not_won_when_every_lead_is_within_the_spread():
     assert sweep_advice(summary) == ("On your data, with 100 training examples, frozen led (0.640 ± 0.030). "
                                      "With 100 training examples the lead is within the spread between seeds: "
                                      "a tie, not a win.")
+
+
+def test_the_runs_csv_is_safe_to_open_in_a_spreadsheet():
+    from core.sweep import SweepRecord, records_csv
+
+    record = SweepRecord("full", 100, 0, "failed", None, None, 1.5, reason="=cmd|' /C calc'!A0 broke it")
+    text = records_csv([record])
+    assert "'=cmd|' /C calc'!A0 broke it" in text and ",1.5," in text

@@ -282,3 +282,52 @@ def test_time_estimate_is_measured_and_orders_the_strategies(tiny_model_dir, tin
     seconds = {s: estimate_run_seconds(RunConfig(strategy=s, model=tiny_model_dir, max_length=16), tiny_splits)
                for s in ("full", "frozen", "tfidf")}
     assert seconds["full"] > seconds["frozen"] > 0 and seconds["tfidf"] == estimate.TFIDF_SECONDS
+
+
+def _runs_out_of_memory_above(batch_size: int, error: BaseException, monkeypatch) -> list[int]:
+    """Make `full` training raise `error` at batch sizes above `batch_size`; returns the sizes tried."""
+    from core import training
+
+    real = training.KINDS["encoder"]
+    tried = []
+
+    def train_or_run_out(strategy, config, splits, emit, stop):
+        tried.append(config.batch_size)
+        if config.batch_size > batch_size:
+            emit(ev.RunStarted(config.strategy, config.epochs, 10))
+            raise error
+        return real.train(strategy, config, splits, emit, stop)
+
+    monkeypatch.setitem(training.KINDS, "encoder", training.Kind(train_or_run_out, real.estimate_seconds, real.hooks))
+    return tried
+
+
+@pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+                                   RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate"),
+                                   MemoryError()])
+def test_out_of_memory_retries_with_a_smaller_batch_and_the_same_effective_batch(tiny_model_dir, tiny_splits,
+                                                                                 monkeypatch, error):
+    tried = _runs_out_of_memory_above(4, error, monkeypatch)
+    result = train(config_for(tiny_model_dir, "full", batch_size=16, epochs=1), tiny_splits).result
+    assert tried == [16, 8, 4] and result.status == "finished"
+    assert result.config["batch_size"] == 4 and result.config["grad_accum_steps"] == 4  # 16 texts per update
+    assert result.reason == ("Out of memory at batch size 16: trained with batch size 4 and 4 accumulation steps "
+                             "(the same effective batch).")
+
+
+def test_out_of_memory_at_batch_size_one_stops_with_a_sentence_and_the_next_run_starts(tiny_model_dir, tiny_splits,
+                                                                                       monkeypatch):
+    from core.compare import run_queue
+
+    _runs_out_of_memory_above(0, torch.OutOfMemoryError("CUDA out of memory"), monkeypatch)
+    results = run_queue([config_for(tiny_model_dir, "full", batch_size=2), config_for(tiny_model_dir, "tfidf")],
+                        tiny_splits, None)
+    assert [r.status for r in results] == ["failed", "finished"]
+    assert results[0].reason == ("Out of memory even with batch size 1 at max length 32; lower the max length or "
+                                 "turn on gradient checkpointing.")
+
+
+def test_an_error_that_is_not_about_memory_is_not_retried(tiny_model_dir, tiny_splits, monkeypatch):
+    tried = _runs_out_of_memory_above(0, RuntimeError("shape mismatch"), monkeypatch)
+    result = train(config_for(tiny_model_dir, "full", batch_size=8), tiny_splits).result
+    assert tried == [8] and result.status == "failed" and result.reason == "RuntimeError: shape mismatch"
