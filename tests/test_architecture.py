@@ -64,3 +64,13 @@ def test_only_the_registry_and_the_kinds_table_branch_on_a_strategy_kind():
     places = [path for path in [*CORE.glob("*.py"), *CORE.parent.glob("ui/*.py"), *CORE.parent.glob("pages/*.py")]
               if re.search(r"\.kind\s*[!=]=\s*[\"'](encoder|features|tfidf)", path.read_text(encoding="utf-8"))]
     assert places == []
+
+
+def test_nothing_unpickles_or_runs_remote_code():
+    code = {path: path.read_text(encoding="utf-8") for path in
+            [*CORE.glob("*.py"), *CORE.parent.glob("ui/*.py"), *CORE.parent.glob("pages/*.py"), CORE.parent / "app.py"]}
+    risky = re.compile(r"trust_remote_code\s*=\s*True|torch\.load\(|import pickle|pickle\.loads?\(|joblib\.load"
+                       r"|unsafe_allow_html\s*=\s*True")
+    assert [str(path) for path, text in code.items() if risky.search(text)] == []
+    loading = code[CORE / "models.py"]
+    assert "use_safetensors=True" in loading  # pretrained weights only from safetensors files
