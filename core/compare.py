@@ -42,7 +42,8 @@ def _save(outcome, runs_root: Path, data_info: dict | None) -> None:
     """Save a finished run; if saving fails (disk full, ...), the run is reported failed with the reason
     and the queue goes on (nothing half-written is left: core.store saves atomically)."""
     try:
-        save_run(new_run_dir(runs_root, outcome.result.strategy), outcome.result, outcome.predictor, data_info)
+        save_run(new_run_dir(runs_root, outcome.result.strategy), outcome.result, outcome.predictor, data_info,
+                 outcome.predictions)
     except (OSError, ValueError, RuntimeError) as exc:
         outcome.result.status = "failed"
         outcome.result.reason = f"Trained, but saving the run failed ({type(exc).__name__}: {exc}); nothing was kept."

@@ -14,6 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
+from core.mistakes import write_predictions
 from core.results import RunResult
 
 DEFAULT_RUNS_ROOT = Path(os.environ.get("TL_LAB_RUNS", "runs"))
@@ -36,9 +37,10 @@ def write_json(path: Path, payload) -> None:
     tmp.replace(path)
 
 
-def save_run(run_dir: Path, result: RunResult, predictor=None, data_info: dict | None = None) -> Path:
-    """Save a run (config, result with history and metrics, the model when there is one) all at once:
-    written aside, then renamed to `run_dir`, which must not exist yet."""
+def save_run(run_dir: Path, result: RunResult, predictor=None, data_info: dict | None = None,
+             predictions=None) -> Path:
+    """Save a run (config, result with history and metrics, the model and the test predictions when
+    given) all at once: written aside, then renamed to `run_dir`, which must not exist yet."""
     run_dir = Path(run_dir)
     partial = run_dir.parent / f"{PARTIAL_PREFIX}{run_dir.name}"
     shutil.rmtree(partial, ignore_errors=True)  # left by a crash while saving this very run
@@ -46,6 +48,8 @@ def save_run(run_dir: Path, result: RunResult, predictor=None, data_info: dict |
     try:
         if predictor is not None:
             predictor.save(partial / "model")
+        if predictions is not None:
+            write_predictions(partial, predictions)
         write_json(partial / "config.json", {"run": result.config, "data": data_info or {}})
         write_json(partial / "result.json", {**result.to_dict(), "model_dir": str(run_dir) if predictor else None})
         partial.rename(run_dir)

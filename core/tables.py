@@ -184,15 +184,22 @@ def quoted(names: Iterable[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
 
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell starting with one of these as a formula. An apostrophe first makes it
+# text; cells that already start with one get another, so `from_spreadsheet` undoes it exactly.
+_QUOTED_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 def spreadsheet_safe(value):
     """A cell a spreadsheet will show as text: strings that Excel or LibreOffice would run as a formula
     (starting with =, +, -, @, tab or carriage return) get a leading apostrophe; other values pass."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(_QUOTED_STARTS):
         return "'" + value
     return value
+
+
+def from_spreadsheet(value):
+    """The original of a `spreadsheet_safe` cell (for reading our own CSV files back)."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") else value
 
 
 def safe_csv(frame: pd.DataFrame) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 
 from core import estimate, tasks
@@ -23,6 +24,7 @@ from core import events as ev
 from core import trainers
 from core.config import RunConfig
 from core.errors import Cancelled, LabError, TrainingError
+from core.mistakes import prediction_table
 from core.predict import Predictor
 from core.results import RunResult
 from core.strategies import STRATEGIES, Strategy, get_strategy
@@ -68,6 +70,7 @@ class TrainOutcome:
 
     result: RunResult
     predictor: Predictor | None = None
+    predictions: pd.DataFrame | None = None  # one row per test text (core.mistakes.prediction_table)
 
 
 def seed_everything(seed: int) -> None:
@@ -113,12 +116,15 @@ def _smaller_batch_note(asked: RunConfig, used: RunConfig) -> str:
             f"{used.grad_accum_steps} accumulation steps (the same effective batch).")
 
 
-def _evaluate_on_test(predictor: Predictor, splits: Splits) -> tuple[list[dict], float]:
-    """Per-target metrics on the held-out test split, and the seconds prediction took."""
+def _evaluate_on_test(predictor: Predictor, splits: Splits):
+    """Per-target metrics on the held-out test split, the seconds prediction took, and the table of
+    every test prediction (core.mistakes)."""
     started = time.perf_counter()
     decoded = predictor.predict_outputs(splits.test.texts)
     seconds = time.perf_counter() - started
-    return tasks.metrics(decoded, tasks.target_matrix(splits.test).numpy(), predictor.targets), seconds
+    y = tasks.target_matrix(splits.test).numpy()
+    table = prediction_table(splits.test.texts, y, decoded, predictor.targets)
+    return tasks.metrics(decoded, y, predictor.targets), seconds, table
 
 
 def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
@@ -139,7 +145,7 @@ def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
         if used != config:
             result.config, result.reason = used.to_dict(), _smaller_batch_note(config, used)
         result.train_seconds = time.perf_counter() - started
-        metrics, result.predict_seconds = _evaluate_on_test(trained.predictor, splits)
+        metrics, result.predict_seconds, predictions = _evaluate_on_test(trained.predictor, splits)
     except Cancelled:
         result.status, result.reason = "cancelled", "Cancelled by the user."
         result.train_seconds = time.perf_counter() - started
@@ -157,7 +163,7 @@ def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
     result.trainable_params, result.total_params = trained.trainable_params, trained.total_params
     result.set_metrics(metrics, tasks.summary_score(metrics), tasks.score_name(trained.predictor.targets))
     emit(ev.RunFinished(config.strategy, result))
-    return TrainOutcome(result, trained.predictor)
+    return TrainOutcome(result, trained.predictor, predictions)
 
 
 def estimate_run_seconds(config: RunConfig, splits: Splits) -> float:

@@ -8,6 +8,7 @@ import streamlit as st
 from core.charts import held_out_scores_figure, confusion_figure, learning_curves_figure, time_figure
 from core.saved_runs import SavedRun
 from core.tables import safe_csv
+from ui.mistakes import disagreement_section, mistakes_section
 from ui.runs import runs_by_name, saved_run_picker, unfinished_results
 from ui.state import TRAIN_PAGE, current_job
 from ui.safe import plain
@@ -138,6 +139,13 @@ if any(result.confusion_matrix for result in results.values()):
 if any(len(result.targets) > 1 for result in results.values()):
     st.subheader("Every target (multi-task runs, test split)")
     st.dataframe(target_report(results), hide_index=True)
+
+st.subheader("Which test texts does each model get wrong?")
+mistakes_section(runs)
+st.subheader("Where two runs disagree")
+st.caption("The classic question: which texts does pretraining get right that training from scratch or TF-IDF "
+           "gets wrong, and the other way round?")
+disagreement_section(runs)
 
 st.subheader("Downloads")
 csv_col, json_col, png_col = st.columns(3)

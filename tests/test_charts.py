@@ -170,3 +170,17 @@ def test_class_names_with_markup_are_plain_text_in_charts():
     assert list(confusion_figure(run).data[0].x) == ["&lt;b&gt;yes&lt;/b&gt;", "no"]
     balance = class_balance_figure({"train": {"<a href='x'>pos</a>": 3, "neg": 2}})
     assert balance.data[0].name == "&lt;a href='x'&gt;pos&lt;/a&gt;"
+
+
+def test_disagreements_list_texts_exactly_one_run_gets_right():
+    import pandas as pd
+
+    from core.mistakes import disagreements
+
+    first = pd.DataFrame({"text": ["a", "b", "c"], "true": ["pos", "neg", "pos"], "predicted": ["pos", "pos", "neg"],
+                          "correct": [True, False, False]})
+    second = pd.DataFrame({"text": ["a", "b", "c"], "true": ["pos", "neg", "pos"],
+                           "predicted": ["neg", "neg", "neg"], "correct": [False, True, False]})
+    table = disagreements(first, second)
+    assert table["text"].tolist() == ["a", "b"] and table["right"].tolist() == ["first", "second"]
+    assert table["predicted (first)"].tolist() == ["pos", "pos"]

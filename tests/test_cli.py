@@ -40,6 +40,24 @@ def test_compare_writes_results_and_figure(compared, capsys):
     assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_every_run_keeps_its_test_predictions_consistent_with_its_confusion_matrix(compared):
+    from core.mistakes import mistakes, read_predictions
+
+    _, out = compared
+    for run in json.loads((out / "results.json").read_text())["runs"]:
+        table = read_predictions(run["model_dir"])
+        matrix, labels = run["confusion_matrix"], run["labels"]
+        assert len(table) == 60 and table["correct"].mean() == pytest.approx(run["test_accuracy"])
+        for i, true in enumerate(labels):
+            for j, predicted in enumerate(labels):
+                if i != j:  # every off-diagonal cell is exactly the mistakes listed for it
+                    assert len(mistakes(table, true, predicted)) == matrix[i][j], (run["strategy"], true, predicted)
+        assert len(mistakes(table)) == sum(map(sum, matrix)) - sum(matrix[k][k] for k in range(len(labels)))
+        probabilities = table[[f"P({label})" for label in labels]]
+        assert (probabilities.sum(axis=1) - 1).abs().max() < 1e-5
+        assert (table["confidence"] == probabilities.max(axis=1)).all()
+
+
 def test_failed_run_is_recorded_and_others_finish(tmp_path, tiny_model_dir, capsys):
     code = main(compare_args(tmp_path, tiny_model_dir, "full,tfidf", "--max-length", "4096"))
     assert code == 0

@@ -390,6 +390,23 @@ def test_results_page_compares_saved_runs_with_charts_and_downloads(isolated_run
     assert labels == ["Results table (CSV)", "Full results (JSON)", "Comparison figure (PNG, 300 DPI)"]
 
 
+
+def test_results_list_each_runs_mistakes_by_confusion_cell_and_where_two_runs_disagree(tiny_splits):
+    at = open_page("pages/train.py", dataset=dataset(tiny_splits))
+    train_from_page(at, ["frozen", "tfidf"])
+    at.switch_page("pages/results.py").run()
+    assert not at.exception, at.exception
+    at.selectbox(key="mistakes_run").set_value("tfidf").run()
+    tfidf = next(result for result in at.session_state["job"].results if result.strategy == "tfidf")
+    matrix, labels = tfidf.confusion_matrix, tfidf.labels
+    at.selectbox(key="mistakes_true_tfidf").set_value(labels[0])
+    at.selectbox(key="mistakes_predicted_tfidf").set_value(labels[1]).run()
+    cell = next(frame.value for frame in at.dataframe if list(frame.value.columns)[:3] == ["text", "true", "predicted"])
+    assert len(cell) == matrix[0][1] and set(cell["true"]) <= {labels[0]} and set(cell["predicted"]) <= {labels[1]}
+    assert list(cell["confidence"]) == sorted(cell["confidence"], reverse=True)
+    assert f"{matrix[0][1]} of {len(tiny_splits.test)} test texts wrong in this cell" in " ".join(texts_of(at.caption))
+    assert any("only frozen gets right" in caption for caption in texts_of(at.caption))
+
 def test_saved_runs_from_an_earlier_session_can_be_picked(isolated_runs):
     folder = fake_run(isolated_runs / "old-session" / "20240101-000001-tfidf-cccccc", "tfidf", 0.689, 1.2,
                       data="Rotten Tomatoes")

@@ -225,3 +225,18 @@ def test_labeled_texts_checks_its_targets():
     extra = LabeledTexts(("a",), (0,), ("x", "y"), target="extra")
     with pytest.raises(DataError, match="one value per text"):
         LabeledTexts(("a", "b"), (0, 1), ("n", "p"), others=(extra,))
+
+
+def test_predictions_of_numbers_and_several_targets_are_kept_per_target(rated_splits):
+    from core.mistakes import mistakes
+
+    outcome = train(RunConfig(strategy="tfidf"), rated_splits)
+    table = outcome.predictions
+    assert list(table.columns) == ["text", "true", "predicted", "error"] and len(table) == len(rated_splits.test)
+    assert np.abs(table["error"]).mean() == pytest.approx(outcome.result.test_mae)
+    ordered = mistakes(table)["error"].abs().tolist()
+    assert ordered == sorted(ordered, reverse=True)  # largest errors first
+    data = from_frame(pd.DataFrame(rated_rows(200, seed=5)), text_column="review", label_column="sentiment,score")
+    multi = train(RunConfig(strategy="tfidf"), make_splits(data, n_train=100, n_test=40, seed=0))
+    assert {"true", "predicted", "correct", "P(neg)", "score: true", "score: predicted", "score: error"} <= \
+        set(multi.predictions.columns)
