@@ -18,7 +18,7 @@ page = st.navigation([
     st.Page(DATA_PAGE, title="Data", icon=":material/dataset:"),
     st.Page(TRAIN_PAGE, title="Train", icon=":material/model_training:"),
     st.Page(RESULTS_PAGE, title="Results", icon=":material/leaderboard:"),
-    st.Page(SWEEP_PAGE, title="Data-size sweep", icon=":material/stacked_line_chart:"),
+    st.Page(SWEEP_PAGE, title="Sweep", icon=":material/stacked_line_chart:"),
     st.Page(PLAYGROUND_PAGE, title="Playground", icon=":material/edit_note:"),
     st.Page(GUIDE_PAGE, title="Guide", icon=":material/menu_book:"),
 ])

@@ -12,6 +12,9 @@ import plotly.graph_objects as go
 
 from core.results import RunResult, epoch_score, score_name_of
 from core.strategies import STRATEGIES
+from core.vary import SIZE, Vary
+
+SIZES = Vary(SIZE, (1,))  # the default axis of a sweep chart: training size
 
 # Tableau-like colours, readable on white and for the common colour-vision deficiencies.
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")
@@ -201,34 +204,41 @@ def _transparent(hex_color: str, alpha: float) -> str:
     return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
-def sweep_chart(summary: list[dict]) -> go.Figure:
-    """Mean test accuracy vs training size (log axis), one line per strategy in a ±1 std band.
+def sweep_chart(summary: list[dict], vary: Vary = SIZES) -> go.Figure:
+    """Mean test accuracy vs the varied setting (log axis for sizes and learning rates), one line per
+    strategy in a ±1 std band.
 
     `summary` is `core.sweep.summarize` output. Each band is two traces (upper edge, then lower edge
     filled up to it) grouped with its line, so a click on the legend hides both.
     """
     fig = go.Figure()
     for strategy in dict.fromkeys(row["strategy"] for row in summary):
-        rows = sorted((row for row in summary if row["strategy"] == strategy), key=lambda row: row["n_train"])
-        sizes = [row["n_train"] for row in rows]
+        rows = sorted((row for row in summary if row["strategy"] == strategy), key=lambda row: row["value"])
+        values = [row["value"] for row in rows]
         mean = [row["mean_accuracy"] for row in rows]
         std = [row["std_accuracy"] for row in rows]
         color = strategy_color(strategy)
-        band = dict(x=sizes, mode="lines", line=dict(width=0), legendgroup=strategy, showlegend=False,
+        band = dict(x=values, mode="lines", line=dict(width=0), legendgroup=strategy, showlegend=False,
                     hoverinfo="skip")
         fig.add_scatter(y=[m + s for m, s in zip(mean, std)], **band)
         fig.add_scatter(y=[m - s for m, s in zip(mean, std)], fill="tonexty",
                         fillcolor=_transparent(color, 0.18), **band)
-        fig.add_scatter(x=sizes, y=mean, mode="lines+markers", name=strategy, legendgroup=strategy,
+        fig.add_scatter(x=values, y=mean, mode="lines+markers", name=strategy, legendgroup=strategy,
                         line=dict(color=color), marker=dict(size=8),
-                        customdata=[[s, row["runs"]] for s, row in zip(std, rows)],
-                        hovertemplate=f"<b>{strategy}</b><br>%{{x:,}} training examples<br>accuracy "
-                                      "%{y:.3f} ± %{customdata[0]:.3f}<br>%{customdata[1]} runs<extra></extra>")
-    sizes = sorted({row["n_train"] for row in summary})
-    fig.update_xaxes(type="log", tickvals=sizes, ticktext=[f"{size:,}" for size in sizes])
+                        customdata=[[vary.words(v), s, row["runs"]] for v, s, row in zip(values, std, rows)],
+                        hovertemplate=f"<b>{strategy}</b><br>%{{customdata[0]}}<br>accuracy "
+                                      "%{y:.3f} ± %{customdata[1]:.3f}<br>%{customdata[2]} runs<extra></extra>")
+    values = sorted({row["value"] for row in summary})
+    fig.update_xaxes(type="log" if vary.log_scale else "linear", tickvals=values, ticktext=tick_texts(vary, values))
     # Padded, so the first points of a live sweep do not stretch a 1-point gap over the whole height.
     low = min((row["mean_accuracy"] - row["std_accuracy"] for row in summary), default=0.5)
     high = max((row["mean_accuracy"] + row["std_accuracy"] for row in summary), default=0.5)
     fig.update_yaxes(tickformat=".0%", range=[max(0.0, low - 0.05), min(1.02, high + 0.05)])
-    return _layout(fig, "Test accuracy vs training size (mean over seeds, band: ±1 std)",
-                   "training examples (log scale)", "held-out test accuracy", height=400)
+    scale = " (log scale)" if vary.log_scale else ""
+    return _layout(fig, f"Test accuracy vs {vary.title} (mean over seeds, band: ±1 std)",
+                   f"{'training examples' if vary.is_size else vary.title}{scale}", "held-out test accuracy", height=400)
+
+
+def tick_texts(vary: Vary, values) -> list[str]:
+    """Axis labels for the values run: '1,000' for sizes, '5e-05' for rates, '0.1' otherwise."""
+    return [f"{int(v):,}" if vary.is_size else f"{v:g}" for v in values]

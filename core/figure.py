@@ -13,7 +13,9 @@ import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from core.charts import SIZES, tick_texts  # noqa: E402
 from core.results import RunResult, epoch_score  # noqa: E402
+from core.vary import Vary  # noqa: E402
 
 
 def _score_bars(ax, runs: list[RunResult]) -> None:
@@ -96,32 +98,33 @@ def save_comparison_png(results: list[RunResult], path: Path, dpi: int = 300) ->
     return Path(path)
 
 
-def sweep_figure(summary: list[dict]):
-    """Mean test accuracy against training size (log axis), a +-1 std band per strategy."""
+def sweep_figure(summary: list[dict], vary: Vary = SIZES):
+    """Mean test accuracy against the varied setting, a +-1 std band per strategy."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for strategy in dict.fromkeys(row["strategy"] for row in summary):
-        rows = sorted((r for r in summary if r["strategy"] == strategy), key=lambda r: r["n_train"])
-        sizes = [r["n_train"] for r in rows]
+        rows = sorted((r for r in summary if r["strategy"] == strategy), key=lambda r: r["value"])
+        values = [r["value"] for r in rows]
         mean = np.array([r["mean_accuracy"] for r in rows])
         std = np.array([r["std_accuracy"] for r in rows])
-        line, = ax.plot(sizes, mean, "-o", label=strategy)
-        ax.fill_between(sizes, mean - std, mean + std, color=line.get_color(), alpha=0.15)
-    ax.set_xscale("log")
-    sizes = sorted({row["n_train"] for row in summary})
-    ax.set_xticks(sizes, [f"{size:,}" for size in sizes])  # the sizes run, not powers of ten
+        line, = ax.plot(values, mean, "-o", label=strategy)
+        ax.fill_between(values, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+    if vary.log_scale:
+        ax.set_xscale("log")
+    values = sorted({row["value"] for row in summary})
+    ax.set_xticks(values, tick_texts(vary, values))  # the values run, not powers of ten
     ax.minorticks_off()
-    ax.set_xlabel("training examples (log scale)")
+    ax.set_xlabel(("training examples" if vary.is_size else vary.title) + (" (log scale)" if vary.log_scale else ""))
     ax.set_ylabel("held-out test accuracy")
-    ax.set_title("Accuracy vs training size (mean, band = +-1 std over seeds)")
+    ax.set_title(f"Accuracy vs {vary.title} (mean, band = +-1 std over seeds)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     return fig
 
 
-def save_sweep_png(summary: list[dict], path: Path, dpi: int = 200) -> Path:
+def save_sweep_png(summary: list[dict], path: Path, vary: Vary = SIZES, dpi: int = 200) -> Path:
     """Write the sweep figure to `path`."""
-    fig = sweep_figure(summary)
+    fig = sweep_figure(summary, vary)
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return Path(path)

@@ -22,6 +22,7 @@ from core.progress import Position, queue_position
 from core.results import RunResult
 from core.sweep import PlannedRun, SweepRecord, run_sweep_on_splits, sweep_config, sweep_payload, sweep_plan
 from core.texts import Splits
+from core.vary import Vary
 
 log = logging.getLogger(__name__)
 
@@ -139,21 +140,22 @@ class Job(BackgroundJob):
 
 @dataclass
 class SweepJob(BackgroundJob):
-    """A data-size sweep (strategies x sizes x seeds) on fixed validation and test splits, in a daemon
-    thread. Training samples are drawn from `splits.train`; nothing is saved to disk."""
+    """A sweep (strategies x the values of one setting x seeds) on fixed validation and test splits, in
+    a daemon thread. Training samples are drawn from `splits.train`; nothing is saved to disk."""
 
     base: RunConfig
     strategies: list[str]
-    sizes: list[int]
+    vary: Vary
     seeds: int
     splits: Splits
     data_info: dict = field(default_factory=dict)
+    n_train: int | None = None  # training texts per run when the size is not what varies
 
     thread_name = "sweep"
 
     def __post_init__(self):
         super().__post_init__()
-        self.plan: list[PlannedRun] = sweep_plan(self.strategies, self.sizes, self.seeds)
+        self.plan: list[PlannedRun] = sweep_plan(self.strategies, self.vary, self.seeds)
         self._records: list[SweepRecord] = []
 
     @property
@@ -171,12 +173,16 @@ class SweepJob(BackgroundJob):
     def position(self) -> Position:
         """Runs done out of the plan, and the run training now."""
         done, run = len(self.records), self.current_run
-        now = f"{run.strategy}, {run.n_train:,} examples, seed {run.seed + 1} of {self.seeds}" if run else ""
+        now = f"{run.strategy}, {self._value_words(run.value)}, seed {run.seed + 1} of {self.seeds}" if run else ""
         return Position(done, len(self.plan), now, done / len(self.plan))
+
+    def _value_words(self, value) -> str:
+        return f"{int(value):,} examples" if self.vary.is_size else self.vary.words(value)
 
     def payload(self) -> dict:
         """The sweep as sweep.json holds it (the CLI writes the same shape)."""
-        config = sweep_config(self.data_info, self.base, self.strategies, self.sizes, self.seeds, len(self.splits.test))
+        config = sweep_config(self.data_info, self.base, self.strategies, self.vary, self.seeds,
+                              len(self.splits.test), self.n_train)
         return sweep_payload(config, self.records)
 
     def _add(self, record: SweepRecord) -> None:
@@ -184,5 +190,5 @@ class SweepJob(BackgroundJob):
             self._records.append(record)
 
     def _run(self) -> None:
-        run_sweep_on_splits(self.splits, self.base, self.strategies, self.sizes, self.seeds,
+        run_sweep_on_splits(self.splits, self.base, self.strategies, self.vary, self.seeds, self.n_train,
                             on_record=self._add, stop=self._stop)

@@ -86,10 +86,10 @@ class LabeledTexts:
         """What loading decided and the label map, one sentence each (the Data page and the CLI show them)."""
         lines = list(self.notes)
         if self.dropped:
-            lines.append(f"{self.dropped:,} rows without a text or a label were left out.")
+            lines.append(f"{_rows(self.dropped)} without a text or a label {_were(self.dropped)} left out.")
         if self.duplicates:
-            lines.append(f"{self.duplicates:,} rows repeating an earlier text were left out, so that no text "
-                         "can be in both training and test.")
+            lines.append(f"{_rows(self.duplicates)} repeating an earlier text {_were(self.duplicates)} left out, "
+                         "so that no text can be in both training and test.")
         lines.append(f"{len(self):,} labelled texts; {self.describe_targets()}.")
         for column in self.columns:
             if not column.is_regression:
@@ -131,6 +131,14 @@ class LabeledTexts:
         groups = np.searchsorted(edges, values, side="right")
         present = np.unique(groups)  # ties can leave a bin empty: renumber the ones in use
         return np.searchsorted(present, groups), len(present)
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+
+
+def _were(n: int) -> str:
+    return "was" if n == 1 else "were"
 
 
 def first_occurrences(texts) -> list[int]:

@@ -5,7 +5,8 @@ import streamlit as st
 
 from core.progress import format_seconds
 from core.strategies import STRATEGIES
-from core.sweep import summarize, sweep_advice
+from core.sweep import summarize
+from core.sweep_words import sweep_advice
 from ui.runs import runs_by_name
 from ui.state import DATA_PAGE, SWEEP_PAGE, current_dataset, current_sweep
 from ui.safe import plain
@@ -58,7 +59,8 @@ def title_of(strategy: str) -> str:
 def show_sweep_advice() -> None:
     """What this session's finished data-size sweep measured, or where to run one."""
     sweep = current_sweep()
-    summary = summarize(sweep.records) if sweep is not None and sweep.status == "finished" else []
+    finished = sweep is not None and sweep.status == "finished" and sweep.vary.is_size
+    summary = summarize(sweep.records) if finished else []
     if not summary:
         st.caption("The size rows below are rules of thumb. A data-size sweep measures them on your data.")
         st.page_link(SWEEP_PAGE, label="Run a data-size sweep", icon=":material/stacked_line_chart:")

@@ -1,5 +1,6 @@
-"""Data-size sweep: every chosen strategy trained on growing samples of the training split, several
-seeds each, all scored on the same test split. Shows where the winner changes with more data."""
+"""Sweep: every chosen strategy trained at several values of one setting (the training size by
+default; or the learning rate, epochs, max length, ...), several seeds each, all scored on the same
+test split. Shows where the winner changes."""
 
 import json
 from collections import Counter
@@ -10,14 +11,16 @@ import streamlit as st
 from core.charts import sweep_chart
 from core.errors import LabError
 from core.progress import format_seconds
-from core.sweep import best_two, estimate_sweep_seconds, parse_sizes, records_csv, summarize, winner_sentence
+from core.sweep import best_two, estimate_sweep_seconds, parse_sizes, records_csv, summarize
+from core.sweep_words import winner_sentence
+from core.vary import EXAMPLES, SIZE, Vary, parse_vary, settings
 from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.setup import build_configs, estimate_once, strategy_picker
 from ui.live import live_then_setup, progress_with_cancel
 from ui.state import DATA_PAGE, current_job, current_sweep, kept, require_dataset, start_sweep
 from ui.safe import plain
 
-DEFAULT_SIZES = "100, 300, 1000"
+DEFAULT_SIZES = EXAMPLES[SIZE]
 
 
 def bold(strategy: str) -> str:
@@ -52,13 +55,13 @@ def size_input(available: int, n_classes: int) -> list[int]:
     return kept_sizes
 
 
-def show_plan(configs, strategies: list[str], sizes: list[int], seeds: int, splits) -> None:
+def show_plan(configs, strategies: list[str], vary: Vary, n_train: int, seeds: int, splits) -> None:
     """How many runs the sweep is and how long it should take, measured on this machine."""
-    runs = f"**{len(strategies) * len(sizes) * seeds} runs** ({len(strategies)} strategies × {len(sizes)} " \
-           f"sizes × {seeds} seeds)"
+    runs = f"**{len(strategies) * len(vary.values) * seeds} runs** ({len(strategies)} strategies × " \
+           f"{len(vary.values)} {'sizes' if vary.is_size else 'values'} × {seeds} seeds)"
     base = configs[0]
-    seconds = estimate_once((base, tuple(strategies), tuple(sizes), seeds, id(splits)),
-                            lambda: estimate_sweep_seconds(splits, base, strategies, sizes, seeds))
+    seconds = estimate_once((base, tuple(strategies), vary, n_train, seeds, id(splits)),
+                            lambda: estimate_sweep_seconds(splits, base, strategies, vary, seeds, n_train))
     estimate = f", **estimated time: about {format_seconds(seconds)}** on this machine" if seconds is not None else ""
     st.markdown(f"{runs}{estimate}. Early stopping can make it shorter.")
 
@@ -70,29 +73,50 @@ def show_failures(records) -> None:
         st.error(f"**{strategy}** failed in {count} run{'s' if count > 1 else ''}: {plain(reason)}", icon=":material/error:")
 
 
-def summary_table(summary: list[dict]) -> pd.DataFrame:
-    """One row per strategy and size: mean ± std of test accuracy over the seeds, the highest mean marked
+def summary_table(summary: list[dict], vary: Vary) -> pd.DataFrame:
+    """One row per strategy and value: mean ± std of test accuracy over the seeds, the highest mean marked
     (whether it is a real win or a tie, the sentences beside the table say)."""
-    best = {(row["strategy"], row["n_train"]) for row, _ in best_two(summary)}
-    return pd.DataFrame([{"Strategy": row["strategy"], "Training size": row["n_train"],
+    best = {(row["strategy"], row["value"]) for row, _ in best_two(summary)}
+    column = "Training size" if vary.is_size else vary.title.capitalize()
+    return pd.DataFrame([{"Strategy": row["strategy"], column: int(row["value"]) if vary.is_size else row["value"],
                           "Test accuracy (mean ± std)": f"{row['mean_accuracy']:.3f} ± {row['std_accuracy']:.3f}",
-                          "Runs": row["runs"], "Highest mean at this size": (row["strategy"], row["n_train"]) in best}
-                         for row in summary])
+                          "Runs": row["runs"],
+                          f"Highest mean at this {'size' if vary.is_size else 'value'}": (row["strategy"], row["value"])
+                          in best} for row in summary])
 
 
 def show_results(sweep, summary: list[dict]) -> None:
-    """The chart, the table, who won at each size, and (once done) the downloads."""
-    st.plotly_chart(sweep_chart(summary))
+    """The chart, the table, who won at each value, and (once done) the downloads."""
+    st.plotly_chart(sweep_chart(summary, sweep.vary))
     table_col, words_col = st.columns([3, 2])
-    table_col.dataframe(summary_table(summary), hide_index=True,
+    table_col.dataframe(summary_table(summary, sweep.vary), hide_index=True,
                         column_config={"Training size": st.column_config.NumberColumn(format="localized")})
-    words_col.markdown("\n".join(f"- {winner_sentence(best, second, bold)}" for best, second in best_two(summary)))
+    words_col.markdown("\n".join(f"- {winner_sentence(best, second, bold, sweep.vary.setting)}"
+                                  for best, second in best_two(summary)))
     if sweep.done:
         json_col, csv_col, _ = st.columns([1, 1, 3])
         json_col.download_button("Sweep (JSON)", json.dumps(sweep.payload(), indent=2), "sweep.json",
                                  "application/json", on_click="ignore", icon=":material/download:")
         csv_col.download_button("Every run (CSV)", records_csv(sweep.records), "sweep_runs.csv", "text/csv",
                                 on_click="ignore", icon=":material/download:")
+
+
+def values_input(setting: str, available: int, n_classes: int) -> tuple[Vary | None, int]:
+    """The values to try (and, unless the size varies, the training texts per run); a problem is said
+    in place and gives no values."""
+    if setting == SIZE:
+        sizes = size_input(available, n_classes)
+        return (Vary(SIZE, tuple(sizes)) if sizes else None), max(sizes, default=0)
+    values_col, size_col = st.columns([3, 1])
+    text = values_col.text_input(f"Values of {setting} (comma-separated)",
+                                 **kept(f"sweep_values_{setting}", EXAMPLES.get(setting, "")))
+    n_train = int(size_col.number_input("Training examples per run", min_value=n_classes, max_value=available,
+                                        step=100, **kept("sweep_n_train", min(1000, available))))
+    try:
+        return parse_vary(f"{setting}={text}"), n_train
+    except LabError as exc:
+        st.error(plain(exc))
+        return None, n_train
 
 
 def live_view(was_running: bool) -> None:
@@ -116,10 +140,11 @@ def live_view(was_running: bool) -> None:
         st.caption("The chart appears when the first run finishes.")
 
 
-st.title("Data-size sweep")
-st.markdown("How many labelled texts before fine-tuning beats a frozen encoder? Each strategy trains on "
-            "samples of growing size, several times with different seeds, and every run is scored on the "
-            "same held-out test split: the chart shows where the winner changes.")
+st.title("Sweep: change one setting, see the effect")
+st.markdown("Each strategy trains at several values of one setting, several times with different seeds, and "
+            "every run is scored on the same held-out test split. The classic question: how many labelled texts "
+            "before fine-tuning beats a frozen encoder? Or: which learning rate, how many epochs, how much "
+            "label noise can each strategy take?")
 dataset = require_dataset()
 sweep = current_sweep()
 running = live_then_setup(sweep, live_view, every=2.0, setup_title="Set up a new sweep")
@@ -127,19 +152,20 @@ running = live_then_setup(sweep, live_view, every=2.0, setup_title="Set up a new
 train_split = dataset.splits.train
 if train_split.is_regression or train_split.others:
     st.info("The sweep compares test accuracy of single-label classification. The data in use has "
-            f"{train_split.describe_targets()}: compare strategies on it on the Train page, or choose "
+            f"{plain(train_split.describe_targets())}: compare strategies on it on the Train page, or choose "
             "classification data on the Data page.", icon=":material/info:")
     st.stop()
 st.caption(f"Data: {plain(dataset.description)}. Samples are drawn from the {len(train_split):,} training texts; "
            "validation and test stay fixed.")
 strategies = strategy_picker("sweep_strategies", "Strategies")
-size_col, seed_col = st.columns([3, 1])
-with size_col:
-    sizes = size_input(len(train_split), len(dataset.splits.label_names))
-seeds = int(seed_col.number_input("Seeds per size", min_value=1, max_value=10, step=1, **kept("sweep_seeds", 3),
+setting_col, seed_col = st.columns([3, 1])
+setting = setting_col.selectbox("What to vary", settings(), format_func=lambda name: Vary.title_of(name),
+                                **kept("sweep_setting", SIZE))
+seeds = int(seed_col.number_input("Seeds per value", min_value=1, max_value=10, step=1, **kept("sweep_seeds", 3),
                                   help="Each seed draws another sample and initialisation: the spread between "
                                        "seeds is the band around each line."))
-st.markdown("**Training settings** (shared with the Train page)")
+vary, n_train = values_input(setting, len(train_split), len(dataset.splits.label_names))
+st.markdown("**Training settings** (shared with the Train page; the varied one takes the values above)")
 model = model_input()
 configs = build_configs(strategies, model, hyperparameter_inputs(strategies)) if strategies else []
 if not strategies:
@@ -148,13 +174,13 @@ job = current_job()
 if job is not None and not job.done:
     st.info("A training job is running too: both share this machine, so both take longer.")
 start_col, plan_col = st.columns([1, 3], vertical_alignment="center")
-start = start_col.button("Start sweep", type="primary", disabled=running or not configs or not sizes,
+start = start_col.button("Start sweep", type="primary", disabled=running or not configs or not vary,
                          icon=":material/play_arrow:", key="start_sweep",
                          help="Wait for the current sweep to finish, or cancel it." if running
                          else "The sweep runs in the background: you can visit other pages meanwhile.")
-if configs and sizes and not running:
+if configs and vary and not running:
     with plan_col:  # drawn after the button: timing the machine takes a few seconds the first time
-        show_plan(configs, strategies, sizes, seeds, dataset.splits)
+        show_plan(configs, strategies, vary, n_train, seeds, dataset.splits)
 if start:
-    start_sweep(configs[0], strategies, sizes, seeds, dataset)
+    start_sweep(configs[0], strategies, vary, seeds, dataset, None if vary.is_size else n_train)
     st.rerun()

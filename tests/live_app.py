@@ -87,7 +87,7 @@ def browser_page(width: int = 1400, height: int = 900):
 def go_to(page, title: str, wait_for: str, timeout: float = 60_000) -> None:
     """Open a page through the sidebar menu (a URL change would start a new session) and wait for a
     text of the page itself (outside the sidebar)."""
-    # Exact: "Data" must not also match "Data-size sweep".
+    # Exact: "Data" must not match a longer page title that contains it.
     page.locator(NAV_MENU).get_by_role("link", name=title, exact=True).click()
     page.locator(MAIN).get_by_text(wait_for).first.wait_for(timeout=timeout)
 
@@ -142,8 +142,8 @@ def start_training(page, strategies: set[str], epochs: int) -> None:
 
 
 def start_sweep(page, strategies: set[str], sizes: str, seeds: int) -> None:
-    """Data-size sweep page: keep only `strategies`, type the sizes ("50, 100") and seeds, start."""
-    go_to(page, "Data-size sweep", "Training sizes")
+    """Sweep page (training sizes): keep only `strategies`, type the sizes ("50, 100") and seeds, start."""
+    go_to(page, "Sweep", "Training sizes")
     keep_strategies(page, strategies)
     set_number(page, "Training sizes (comma-separated)", sizes)
     set_number(page, "Seeds per size", seeds)

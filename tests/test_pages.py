@@ -21,6 +21,7 @@ from core.jobs import SweepJob
 from core.results import RunResult
 from core.texts import Splits
 from core.training import TrainOutcome, train
+from core.vary import SIZE, Vary
 from ui.state import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,7 +289,8 @@ def finished_sweep(splits: Splits, monkeypatch) -> SweepJob:
         return TrainOutcome(RunResult(config.strategy, test_accuracy=accuracy, macro_f1=accuracy, train_seconds=1.0))
 
     monkeypatch.setattr("core.sweep.train", fake_train)
-    sweep = SweepJob(RunConfig(), ["full", "frozen"], [10, 20, 40], 2, splits, {"description": "Toy reviews"})
+    sweep = SweepJob(RunConfig(), ["full", "frozen"], Vary(SIZE, (10, 20, 40)), 2, splits,
+                     {"description": "Toy reviews"})
     sweep.start().join(10)
     assert sweep.status == "finished"
     return sweep
@@ -326,6 +328,30 @@ def test_a_sweep_started_on_the_page_trains_in_the_background(tiny_splits):
     assert at.subheader[0].value == "Last sweep: finished"
     table = at.dataframe[0].value
     assert list(table["Training size"]) == [10, 20] and list(table["Runs"]) == [2, 2]
+
+
+def test_a_sweep_over_the_learning_rate_runs_from_the_page_with_its_own_axis_and_sentences(tiny_splits):
+    at = open_page("pages/sweep.py", dataset=dataset(tiny_splits))
+    at.multiselect(key="sweep_strategies").set_value(["frozen", "tfidf"])
+    at.selectbox(key="sweep_setting").set_value("lr").run()
+    assert at.text_input(key="sweep_values_lr").value == "1e-5, 5e-5, 1e-4"
+    at.text_input(key="sweep_values_lr").set_value("1e-3, 1e-2")
+    at.number_input(key="sweep_n_train").set_value(30)
+    at.number_input(key="hp_epochs").set_value(1)
+    at.number_input(key="sweep_seeds").set_value(2).run()
+    assert any("**8 runs** (2 strategies × 2 values × 2 seeds)" in m for m in texts_of(at.markdown))
+    at.button(key="start_sweep").click().run()
+    at.session_state["sweep"].join(60)
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table.columns)[:2] == ["Strategy", "Learning rate (each strategy's own)"]
+    assert sorted(set(table["Learning rate (each strategy's own)"])) == [1e-3, 1e-2]
+    assert any("With learning rate (each strategy's own) 0.001, **" in m for m in texts_of(at.markdown))
+    chart = at.get("plotly_chart")[0]
+    assert '"type":"log"' in chart.proto.spec.replace(" ", "")
+    at.text_input(key="sweep_values_lr").set_value("1e-3, fast").run()
+    assert "must be numbers" in shown(at.error[0].value) and at.button(key="start_sweep").disabled
 
 
 def test_a_running_sweep_shows_run_k_of_n_and_can_be_cancelled(tiny_splits, monkeypatch):
@@ -509,7 +535,9 @@ def upload_rated(at: AppTest, label: str, extra: list[str] | None = None) -> Non
 def test_a_numeric_column_trains_as_regression_from_data_to_playground(isolated_runs):
     at = open_page("pages/data.py")
     upload_rated(at, "score")
-    assert "160 labelled texts; a number (regression)." in " ".join(texts_of(at.caption))
+    report = " ".join(texts_of(at.caption))
+    assert "1 row repeating an earlier text was left out" in report  # the toy reviews repeat one text
+    assert "159 labelled texts; a number (regression)." in report
     assert "Distribution of 'score'" in at.get("plotly_chart")[0].proto.spec
     at.button(key="use_data").click().run()
     at.switch_page("pages/train.py").run()

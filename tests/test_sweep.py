@@ -9,13 +9,23 @@ import pytest
 
 from core.config import RunConfig
 from core.errors import LabError
-from core.sweep import (PlannedRun, SweepRecord, is_tie, parse_sizes, records_csv, run_sweep_on_splits,
-                        summarize, sweep_advice, sweep_plan, winner_sentence, winners)
+from core.sweep import (PlannedRun, SweepRecord, parse_sizes, records_csv, run_sweep_on_splits, summarize,
+                        sweep_plan, winners)
+from core.sweep_words import is_tie, sweep_advice, winner_sentence
 from core.training import train
+from core.vary import SIZE, Vary, parse_vary
 
 
-def row(strategy, n_train, mean, std=0.01, runs=3):
-    return {"strategy": strategy, "n_train": n_train, "mean_accuracy": mean, "std_accuracy": std, "runs": runs}
+def row(strategy, value, mean, std=0.01, runs=3):
+    return {"strategy": strategy, "value": value, "mean_accuracy": mean, "std_accuracy": std, "runs": runs}
+
+
+def sizes(*values):
+    return Vary(SIZE, values)
+
+
+def record(strategy, value, status="finished", accuracy=0.7, reason="", setting=SIZE):
+    return SweepRecord(strategy, setting, value, 100, 0, status, accuracy, accuracy and accuracy - 0.01, 1.5, reason)
 
 
 def test_parse_sizes_sorts_and_explains_bad_input():
@@ -27,7 +37,7 @@ def test_parse_sizes_sorts_and_explains_bad_input():
 
 
 def test_plan_trains_every_strategy_on_each_sample_smallest_size_first():
-    plan = sweep_plan(["frozen", "tfidf"], [300, 100], seeds=2)
+    plan = sweep_plan(["frozen", "tfidf"], sizes(300, 100), seeds=2)
     assert len(plan) == 8
     assert plan[:3] == [PlannedRun(100, 0, "frozen"), PlannedRun(100, 0, "tfidf"), PlannedRun(100, 1, "frozen")]
 
@@ -40,7 +50,7 @@ def test_sweep_on_splits_samples_the_training_split_and_keeps_the_test_split(tin
         return train(config, splits, on_event, stop)
 
     monkeypatch.setattr("core.sweep.train", recording_train)
-    records = run_sweep_on_splits(tiny_splits, RunConfig(strategy="tfidf"), ["tfidf"], [10, 20], seeds=2)
+    records = run_sweep_on_splits(tiny_splits, RunConfig(strategy="tfidf"), ["tfidf"], sizes(10, 20), seeds=2)
     assert [(r.n_train, r.seed, r.status) for r in records] == [(10, 0, "finished"), (10, 1, "finished"),
                                                                 (20, 0, "finished"), (20, 1, "finished")]
     assert all(test is tiny_splits.test for *_, test in seen)
@@ -77,12 +87,11 @@ def test_advice_groups_consecutive_sizes_with_the_same_winner_and_names_ties():
 
 
 def test_records_csv_keeps_failed_runs_with_their_reason():
-    records = [SweepRecord("tfidf", 100, 0, "finished", 0.7, 0.69, 1.5),
-               SweepRecord("full", 100, 0, "failed", None, None, 0.1, "Model 'x' not found.")]
+    records = [record("tfidf", 100), record("full", 100, "failed", None, "Model 'x' not found.")]
     rows = list(csv.DictReader(io.StringIO(records_csv(records))))
     assert [r["status"] for r in rows] == ["finished", "failed"]
     assert rows[1]["reason"] == "Model 'x' not found." and rows[1]["test_accuracy"] == ""
-    assert summarize(records) == [{"strategy": "tfidf", "n_train": 100, "mean_accuracy": 0.7, "std_accuracy": 0.0,
+    assert summarize(records) == [{"strategy": "tfidf", "value": 100, "mean_accuracy": 0.7, "std_accuracy": 0.0,
                                    "runs": 1}]
 
 
@@ -98,15 +107,13 @@ def test_seeds_of_the_largest_size_train_on_different_texts_too(monkeypatch):
 
     monkeypatch.setattr("core.sweep.train", recording_train)
     data = load_source("synthetic", n_synthetic=400, difficulty="easy")
-    run_sweep(data, RunConfig(strategy="tfidf"), ["tfidf"], [50, 100], seeds=2, n_test=60)
+    run_sweep(data, RunConfig(strategy="tfidf"), ["tfidf"], sizes(50, 100), seeds=2, n_test=60)
     largest = [texts for texts, _ in seen[2:]]
     assert len(largest[0]) == len(largest[1]) == 100 and set(largest[0]) != set(largest[1])
     assert len({test for _, test in seen}) == 1  # one test split for every run
 
 
 def test_advice_says_led_not_won_when_every_lead_is_within_the_spread():
-    from core.sweep import sweep_advice
-
     summary = [row("frozen", 100, 0.640, 0.030), row("full", 100, 0.630, 0.030)]
     assert sweep_advice(summary) == ("On your data, with 100 training examples, frozen led (0.640 ± 0.030). "
                                      "With 100 training examples the lead is within the spread between seeds: "
@@ -114,8 +121,71 @@ def test_advice_says_led_not_won_when_every_lead_is_within_the_spread():
 
 
 def test_the_runs_csv_is_safe_to_open_in_a_spreadsheet():
-    from core.sweep import SweepRecord, records_csv
-
-    record = SweepRecord("full", 100, 0, "failed", None, None, 1.5, reason="=cmd|' /C calc'!A0 broke it")
-    text = records_csv([record])
+    text = records_csv([record("full", 100, "failed", None, reason="=cmd|' /C calc'!A0 broke it")])
     assert "'=cmd|' /C calc'!A0 broke it" in text and ",1.5," in text
+
+
+def test_vary_parses_checks_and_describes_any_setting():
+    assert parse_vary("lr=1e-4, 1e-5,5e-5") == Vary("lr", (1e-5, 5e-5, 1e-4))
+    assert parse_vary("epochs=1,2,4").values == (1, 2, 4) and isinstance(parse_vary("epochs=1").values[0], int)
+    assert parse_vary("label_noise=0,0.2").words(0.2) == "20% flipped labels"
+    assert sizes(1000).words(1000) == "1,000 training examples" and parse_vary("lr=5e-5").words(5e-5) == \
+        "learning rate (each strategy's own) 5e-05"
+    for text, message in [("lr", "SETTING=V1,V2"), ("colour=1,2", "cannot vary 'colour'"),
+                          ("epochs=1.5", "whole numbers"), ("label_noise=0.6", "below 0.5"),
+                          ("dropout=1.2", "Dropout 1.2 must be in"), ("top_k=0", "top_k=0 must be a whole number"),
+                          ("lr=fast", "must be numbers")]:
+        with pytest.raises(LabError, match=message):
+            parse_vary(text)
+
+
+@pytest.mark.parametrize("text, field", [("lr=0.001,0.01", "lr_head"), ("epochs=1,2", "epochs"),
+                                         ("dropout=0,0.5", "dropout"), ("max_length=16,32", "max_length")])
+def test_a_sweep_over_a_setting_gives_each_run_that_value_on_the_same_sample(tiny_splits, monkeypatch, text, field):
+    seen = []
+
+    def recording_train(config, splits, on_event=None, stop=None):
+        seen.append((getattr(config, field), config.seed, splits.train.texts))
+        return train(config, splits, on_event, stop)
+
+    monkeypatch.setattr("core.sweep.train", recording_train)
+    vary = parse_vary(text)
+    records = run_sweep_on_splits(tiny_splits, RunConfig(strategy="frozen", max_length=32, epochs=1),
+                                  ["frozen"], vary, seeds=2, n_train=30)
+    assert [(r.setting, r.value, r.seed) for r in records] == [(vary.setting, v, s) for v in vary.values
+                                                               for s in (0, 1)]
+    assert [value for value, *_ in seen] == [v for v in vary.values for _ in (0, 1)]
+    assert seen[0][2] == seen[2][2] != seen[1][2] and len(seen[0][2]) == 30  # per seed one sample, for every value
+
+
+def test_label_noise_flips_that_share_of_training_labels_and_leaves_test_clean(tiny_splits, monkeypatch):
+    seen = []
+
+    def recording_train(config, splits, on_event=None, stop=None):
+        seen.append(splits)
+        return train(config, splits, on_event, stop)
+
+    monkeypatch.setattr("core.sweep.train", recording_train)
+    run_sweep_on_splits(tiny_splits, RunConfig(strategy="tfidf"), ["tfidf"], parse_vary("label_noise=0,0.3"), 1,
+                        n_train=40)
+    clean, noisy = seen
+    assert clean.train.texts == noisy.train.texts and noisy.test is tiny_splits.test
+    flipped = sum(a != b for a, b in zip(clean.train.labels, noisy.train.labels))
+    assert flipped == 12  # 30% of 40
+
+
+def test_sweep_vary_lr_from_the_cli_writes_a_chart_with_one_point_per_value(tmp_path, tiny_model_dir):
+    import json
+
+    from core.cli import main
+
+    args = ["sweep", "--data", "synthetic", "--synthetic-size", "300", "--vary", "lr=1e-3,1e-2", "--seeds", "2",
+            "--strategies", "frozen,tfidf", "--n-train", "60", "--n-test", "60", "--epochs", "1",
+            "--max-length", "32", "--model", tiny_model_dir, "--out", str(tmp_path / "sweep")]
+    assert main(args) == 0
+    payload = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert payload["config"]["vary"] == "lr" and payload["config"]["values"] == [1e-3, 1e-2]
+    assert {(r["strategy"], r["value"]) for r in payload["summary"]} == {
+        ("frozen", 1e-3), ("frozen", 1e-2), ("tfidf", 1e-3), ("tfidf", 1e-2)}
+    assert all(r["n_train"] == 60 for r in payload["records"])
+    assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 10_000

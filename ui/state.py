@@ -16,6 +16,7 @@ from core import store
 from core.config import RunConfig
 from core.texts import Splits
 from core.jobs import Job, SweepJob
+from core.vary import Vary
 
 HOME_PAGE = "pages/home.py"
 DATA_PAGE = "pages/data.py"
@@ -72,9 +73,10 @@ def current_sweep() -> SweepJob | None:
     return st.session_state.get(SWEEP_KEY)
 
 
-def start_sweep(base: RunConfig, strategies: list[str], sizes: list[int], seeds: int, dataset: Dataset) -> SweepJob:
+def start_sweep(base: RunConfig, strategies: list[str], vary: Vary, seeds: int, dataset: Dataset,
+                n_train: int | None = None) -> SweepJob:
     """Start a sweep on `dataset` in a background thread: samples of its training split, its test split fixed."""
-    sweep = SweepJob(base, strategies, sizes, seeds, dataset.splits, dataset.info).start()
+    sweep = SweepJob(base, strategies, vary, seeds, dataset.splits, dataset.info, n_train).start()
     st.session_state[SWEEP_KEY] = sweep
     return sweep
 
