@@ -204,9 +204,9 @@ def _transparent(hex_color: str, alpha: float) -> str:
     return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
-def sweep_chart(summary: list[dict], vary: Vary = SIZES) -> go.Figure:
+def sweep_chart(summary: list[dict], vary: Vary = SIZES, references=()) -> go.Figure:
     """Mean test accuracy vs the varied setting (log axis for sizes and learning rates), one line per
-    strategy in a ±1 std band.
+    strategy in a ±1 std band; published results (core.references) as labelled stars at their size.
 
     `summary` is `core.sweep.summarize` output. Each band is two traces (upper edge, then lower edge
     filled up to it) grouped with its line, so a click on the legend hides both.
@@ -228,15 +228,30 @@ def sweep_chart(summary: list[dict], vary: Vary = SIZES) -> go.Figure:
                         customdata=[[vary.words(v), s, row["runs"]] for v, s, row in zip(values, std, rows)],
                         hovertemplate=f"<b>{strategy}</b><br>%{{customdata[0]}}<br>accuracy "
                                       "%{y:.3f} ± %{customdata[1]:.3f}<br>%{customdata[2]} runs<extra></extra>")
-    values = sorted({row["value"] for row in summary})
+    references = list(references) if vary.is_size else []
+    _add_references(fig, references)
+    values = sorted({row["value"] for row in summary} | {reference.n_train for reference in references})
     fig.update_xaxes(type="log" if vary.log_scale else "linear", tickvals=values, ticktext=tick_texts(vary, values))
     # Padded, so the first points of a live sweep do not stretch a 1-point gap over the whole height.
     low = min((row["mean_accuracy"] - row["std_accuracy"] for row in summary), default=0.5)
-    high = max((row["mean_accuracy"] + row["std_accuracy"] for row in summary), default=0.5)
+    high = max([row["mean_accuracy"] + row["std_accuracy"] for row in summary]
+               + [reference.accuracy for reference in references], default=0.5)
     fig.update_yaxes(tickformat=".0%", range=[max(0.0, low - 0.05), min(1.02, high + 0.05)])
     scale = " (log scale)" if vary.log_scale else ""
     return _layout(fig, f"Test accuracy vs {vary.title} (mean over seeds, band: ±1 std)",
                    f"{'training examples' if vary.is_size else vary.title}{scale}", "held-out test accuracy", height=400)
+
+
+def _add_references(fig: go.Figure, references) -> None:
+    """Published results as grey stars, labelled with the method; the source on hover."""
+    if not references:
+        return
+    fig.add_scatter(x=[r.n_train for r in references], y=[r.accuracy for r in references], mode="markers+text",
+                    name="published results", marker=dict(symbol="star", size=13, color="#6F6F6F"),
+                    text=[r.method.split(" (")[0] for r in references], textposition="middle left",
+                    textfont=dict(size=10, color="#6F6F6F"), customdata=[[r.method, r.source] for r in references],
+                    hovertemplate="%{customdata[0]}: %{y:.1%} with %{x:,} training texts<br>%{customdata[1]}"
+                                  "<extra></extra>")
 
 
 def tick_texts(vary: Vary, values) -> list[str]:

@@ -12,6 +12,7 @@ class RunResult:
 
     strategy: str
     status: str = "finished"
+    name: str = ""  # what the user called the run (empty: its strategy id names it)
     reason: str = ""  # why it failed or was cancelled; for a finished run, what it had to change
     model: str = ""
     task: str = "classification"  # of the first target; "regression" fills the test_mae/rmse/r2 fields
@@ -96,3 +97,12 @@ def epoch_score(entry: dict, split: str) -> float:
 def score_name_of(entries) -> str:
     """What the epochs' score measures (accuracy unless they say otherwise)."""
     return next((e["score_name"] for e in entries if e.get("score_name")), "accuracy")
+
+
+def differing_settings(configs: dict[str, dict], ignore=("strategy",)) -> dict[str, str]:
+    """For runs' configs by name, the settings where each run differs from the others, in words
+    ('lr_finetune=0.0001, epochs=3'); '' where nothing differs. Settings missing in a config count as
+    differing only if another run has them."""
+    keys = sorted({key for config in configs.values() for key in config} - set(ignore))
+    varying = [key for key in keys if len({repr(config.get(key)) for config in configs.values()}) > 1]
+    return {name: ", ".join(f"{key}={config.get(key)}" for key in varying) for name, config in configs.items()}

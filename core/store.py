@@ -61,6 +61,15 @@ def save_run(run_dir: Path, result: RunResult, predictor=None, data_info: dict |
     return run_dir
 
 
+def rename_run(run_dir: Path, name: str) -> RunResult:
+    """Give a saved run a name of its own (stored in its result.json); '' gives it back its strategy id."""
+    name = " ".join(str(name).split())[:80]
+    result = load_result(run_dir)
+    result.name = name
+    write_json(Path(run_dir) / "result.json", result.to_dict())
+    return result
+
+
 def load_result(run_dir: Path) -> RunResult:
     """Read a run's result.json back."""
     return RunResult.from_dict(json.loads((Path(run_dir) / "result.json").read_text()))

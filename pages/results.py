@@ -6,14 +6,17 @@ import pandas as pd
 import streamlit as st
 
 from core.charts import held_out_scores_figure, confusion_figure, learning_curves_figure, time_figure
+from core.results import differing_settings
 from core.saved_runs import SavedRun
+from core.store import rename_run
 from core.tables import safe_csv
 from ui.mistakes import disagreement_section, mistakes_section
 from ui.runs import runs_by_name, saved_run_picker, unfinished_results
-from ui.state import TRAIN_PAGE, current_job
+from ui.state import TRAIN_PAGE, current_job, session_runs_root
 from ui.safe import plain
 
 NUMBER_COLUMNS = {
+    "Differs in": st.column_config.TextColumn(help="The settings where this run differs from the others shown."),
     "Test accuracy": st.column_config.NumberColumn(format="%.3f", help="Share of held-out test texts labelled right."),
     "Macro-F1": st.column_config.NumberColumn(format="%.3f",
                                               help="F1 averaged over classes: low when one class is neglected."),
@@ -38,9 +41,11 @@ def comparison_table(runs: dict[str, SavedRun]) -> pd.DataFrame:
     further target of a multi-task run; columns no run fills are left out.
     """
     rows = []
+    differs = differing_settings({name: run.result.config for name, run in runs.items()})
     for name, run in runs.items():
         r = run.result
-        row = {"Run": name, "Data": run.data_info.get("description", ""), "Test accuracy": r.test_accuracy,
+        row = {"Run": name, "Differs in": differs[name] or None, "Data": run.data_info.get("description", ""),
+               "Test accuracy": r.test_accuracy,
                "Macro-F1": r.macro_f1, "Test R²": r.test_r2, "Test MAE": r.test_mae, "Test RMSE": r.test_rmse}
         for metrics in r.targets[1:]:
             kind = "accuracy" if metrics["kind"] == "classification" else "R²"
@@ -50,6 +55,20 @@ def comparison_table(runs: dict[str, SavedRun]) -> pd.DataFrame:
                     "% trainable": r.percent_trainable})
         rows.append(row)
     return pd.DataFrame(rows).dropna(axis=1, how="all")
+
+
+def naming_form(runs: dict[str, SavedRun]) -> None:
+    """Name one of this session's runs ("full, lr 1e-4" instead of "full #2"); the name is saved with it."""
+    own = {name: run for name, run in runs.items() if run.folder.parent.resolve() == session_runs_root().resolve()}
+    if not own:
+        return
+    with st.expander("Name a run"):
+        run_col, name_col, button_col = st.columns([2, 3, 1], vertical_alignment="bottom")
+        chosen = run_col.selectbox("Run", list(own), key="rename_run")
+        new_name = name_col.text_input("New name (empty: its strategy id)", max_chars=80, key="rename_text")
+        if button_col.button("Save name", key="rename_save"):
+            rename_run(own[chosen].folder, new_name)
+            st.rerun()
 
 
 def results_json(runs: dict[str, SavedRun]) -> str:
@@ -116,6 +135,7 @@ if len(data_descriptions) == 1:  # one data set: say it once instead of in every
 per_target_columns = {column: st.column_config.NumberColumn(format="%.3f") for column in table.columns
                       if column.endswith((": accuracy", ": R²"))}
 st.dataframe(table, hide_index=True, column_config={**NUMBER_COLUMNS, **per_target_columns})
+naming_form(runs)
 first_targets = {result.targets[0]["name"] for result in results.values() if len(result.targets) > 1}
 if first_targets:
     st.caption(f"Multi-task runs: the test accuracy, macro-F1, confusion matrices and per-class report are "

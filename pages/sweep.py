@@ -11,6 +11,7 @@ import streamlit as st
 from core.charts import sweep_chart
 from core.errors import LabError
 from core.progress import format_seconds
+from core.references import references_for
 from core.sweep import best_two, estimate_sweep_seconds, parse_sizes, records_csv, summarize
 from core.sweep_words import winner_sentence
 from core.vary import EXAMPLES, SIZE, Vary, parse_vary, settings
@@ -87,7 +88,11 @@ def summary_table(summary: list[dict], vary: Vary) -> pd.DataFrame:
 
 def show_results(sweep, summary: list[dict]) -> None:
     """The chart, the table, who won at each value, and (once done) the downloads."""
-    st.plotly_chart(sweep_chart(summary, sweep.vary))
+    references = references_for(sweep.data_info.get("data", ""))
+    st.plotly_chart(sweep_chart(summary, sweep.vary, references))
+    if references and sweep.vary.is_size:
+        st.caption("Stars: published results on the full training set with larger models (sources on the Guide "
+                   "page), to show where the curves are heading.")
     table_col, words_col = st.columns([3, 2])
     table_col.dataframe(summary_table(summary, sweep.vary), hide_index=True,
                         column_config={"Training size": st.column_config.NumberColumn(format="localized")})

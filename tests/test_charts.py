@@ -184,3 +184,15 @@ def test_disagreements_list_texts_exactly_one_run_gets_right():
     table = disagreements(first, second)
     assert table["text"].tolist() == ["a", "b"] and table["right"].tolist() == ["first", "second"]
     assert table["predicted (first)"].tolist() == ["pos", "pos"]
+
+
+def test_differing_settings_tell_runs_of_one_strategy_apart():
+    from core.results import differing_settings
+
+    configs = {"full #1": {"strategy": "full", "lr_finetune": 5e-5, "epochs": 2, "seed": 0},
+               "full #2": {"strategy": "full", "lr_finetune": 1e-4, "epochs": 2, "seed": 0},
+               "tfidf": {"strategy": "tfidf", "lr_finetune": 5e-5, "epochs": 2, "seed": 0}}
+    assert differing_settings(configs) == {"full #1": "lr_finetune=5e-05", "full #2": "lr_finetune=0.0001",
+                                           "tfidf": "lr_finetune=5e-05"}
+    assert differing_settings({"a": {"strategy": "full", "seed": 1}, "b": {"strategy": "frozen", "seed": 1}}) == \
+        {"a": "", "b": ""}

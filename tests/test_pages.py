@@ -100,9 +100,11 @@ def train_from_page(at: AppTest, strategies: list[str], model: str | None = None
     assert not at.exception, at.exception
 
 
-def fake_run(folder: Path, strategy: str, accuracy: float, train_seconds: float, data="Toy reviews") -> Path:
+def fake_run(folder: Path, strategy: str, accuracy: float, train_seconds: float, data="Toy reviews",
+             **config) -> Path:
     """A finished run saved on disk without training (the Results and Guide pages only read it)."""
     result = RunResult(strategy=strategy, test_accuracy=accuracy, macro_f1=accuracy - 0.01,
+                       config=RunConfig(strategy=strategy, **config).to_dict(),
                        labels=["negative", "positive"],
                        per_class=[{"label": "negative", "precision": 0.8, "recall": 0.9, "f1": 0.85, "support": 50},
                                   {"label": "positive", "precision": 0.9, "recall": 0.7, "f1": 0.79, "support": 50}],
@@ -432,6 +434,21 @@ def test_results_list_each_runs_mistakes_by_confusion_cell_and_where_two_runs_di
     assert list(cell["confidence"]) == sorted(cell["confidence"], reverse=True)
     assert f"{matrix[0][1]} of {len(tiny_splits.test)} test texts wrong in this cell" in " ".join(texts_of(at.caption))
     assert any("only frozen gets right" in caption for caption in texts_of(at.caption))
+
+
+def test_runs_of_one_strategy_are_told_apart_by_their_settings_and_can_be_named(isolated_runs):
+    session = isolated_runs / "s1"
+    fake_run(session / "20250101-000001-full-aaaaaa", "full", 0.78, 60.0)
+    fake_run(session / "20250101-000002-full-bbbbbb", "full", 0.80, 61.0, lr_finetune=1e-4)
+    at = open_page("pages/results.py", session_id="s1")
+    table = at.dataframe[0].value
+    assert list(table["Run"]) == ["full #1", "full #2"]
+    assert list(table["Differs in"]) == ["lr_finetune=5e-05", "lr_finetune=0.0001"]
+    at.selectbox(key="rename_run").set_value("full #2")
+    at.text_input(key="rename_text").set_value("full, lr 1e-4")
+    at.button(key="rename_save").click().run()
+    assert list(at.dataframe[0].value["Run"]) == ["full", "full, lr 1e-4"]
+    assert store.load_result(session / "20250101-000002-full-bbbbbb").name == "full, lr 1e-4"
 
 def test_saved_runs_from_an_earlier_session_can_be_picked(isolated_runs):
     folder = fake_run(isolated_runs / "old-session" / "20240101-000001-tfidf-cccccc", "tfidf", 0.689, 1.2,

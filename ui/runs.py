@@ -48,7 +48,8 @@ def saved_run_picker() -> list[SavedRun]:
 def runs_by_name(picked: list[SavedRun]) -> dict[str, SavedRun]:
     """This session's runs and the picked ones, under unique display names."""
     own = session_runs()
-    names = [run.result.strategy for run in own] + [f"{run.result.strategy} (saved {run.saved_at})" for run in picked]
+    names = [run.result.name or run.result.strategy for run in own] + \
+        [f"{run.result.name or run.result.strategy} (saved {run.saved_at})" for run in picked]
     return dict(zip(unique_names(names), own + picked))
 
 
