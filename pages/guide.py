@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.progress import format_seconds
+from core.references import REFERENCES
 from core.strategies import STRATEGIES
 from core.sweep import summarize
 from core.sweep_words import sweep_advice
@@ -11,7 +12,7 @@ from ui.runs import runs_by_name
 from ui.state import DATA_PAGE, SWEEP_PAGE, current_dataset, current_sweep
 from ui.safe import plain
 
-# (situation, strategy id, why): rules of thumb, to be checked against the measured column.
+# (situation, strategy id, why, what "on your data" shows): rules of thumb, checked against the measured column.
 ADVICE = [
     ("Small data: under about 1,000 labelled texts", "frozen",
      "Too few labels to move millions of weights safely; a linear layer on good pretrained features "
@@ -31,6 +32,32 @@ ADVICE = [
     ("Any task, first: the classical check", "tfidf",
      "Seconds to train. If a neural model does not beat it, the task may hinge on keywords (long reviews "
      "often do) or the neural setup needs attention."),
+    ("In production, fast predictions", "frozen",
+     "The encoder runs once per text and the head is one matrix product; `python -m core export` writes it as "
+     "an ONNX model that onnxruntime serves without this project (`python -m core serve`)."),
+    ("In production, the best accuracy", "full",
+     "Usually the most accurate once there are a few hundred labels; it predicts as fast as frozen (the same "
+     "encoder), only its training costs more."),
+]
+SOURCE_TITLES = {"imdb": "IMDb", "rotten_tomatoes": "Rotten Tomatoes (MR)"}
+LATENCY_ROWS = {"In production, fast predictions", "In production, the best accuracy"}  # measured in ms per text
+
+# (problem, what to change in the lab): every remedy is a setting of the Train page or the CLI.
+TROUBLESHOOTING = [
+    ("Out of memory", "The lab retries a run with half the batch and twice the gradient accumulation (the same "
+     "effective batch) by itself. Beyond that: lower the max length (the Data page shows how many texts it cuts), "
+     "lower the batch size and raise gradient accumulation, or turn on gradient checkpointing (slower steps, "
+     "far less activation memory)."),
+    ("Poor convergence: the loss stays flat or jumps", "Sweep the learning rate (Sweep page, vary: learning rate); "
+     "keep warmup on; fine-tune at 1e-5 to 1e-4 and train a lone head at around 1e-2. With one class much rarer "
+     "than the others, turn on the class-weighted loss. Label noise caps what any model can reach: the sweep "
+     "can vary it on synthetic data to show how much."),
+    ("Too slow", "Try frozen first (the encoder runs once, features are cached), lower the max length, keep "
+     "precision on auto (bf16 where the chip has it), fewer epochs with early stopping, or TF-IDF as the "
+     "baseline that takes seconds."),
+    ("Overfitting: training score far above validation", "Early stopping (patience) keeps the best epoch; raise "
+     "dropout, train fewer epochs, or train fewer weights (frozen, top_k, LoRA); more labelled data helps most "
+     "(the size sweep shows how much)."),
 ]
 
 
@@ -76,6 +103,33 @@ def score(run) -> str:
     return f"accuracy {run.result.test_accuracy:.3f} in {format_seconds(run.result.train_seconds)}"
 
 
+def latency(run) -> str:
+    """'1.8 ms per text': the run's time to label its test split, per text (batched, this machine)."""
+    if not run.result.n_test:
+        return "not measured yet"
+    return f"{1000 * run.result.predict_seconds / max(run.result.n_test, 1):.1f} ms per text (batched, this machine)"
+
+
+def measured(situation: str, strategy: str) -> str:
+    """The 'On your data' cell of one advice row."""
+    if strategy not in mine:
+        return "not measured yet"
+    return latency(mine[strategy]) if situation in LATENCY_ROWS else score(mine[strategy])
+
+
+def show_references() -> None:
+    """Published results on the bundled tasks, with their training sizes and sources."""
+    st.subheader("What the papers report on these tasks")
+    st.caption("On the full training sets, with larger models or architectures built for the task: where the "
+               "size sweep's curves are heading, not what a MiniLM on 1,000 texts reaches.")
+    rows = [{"Data": SOURCE_TITLES.get(r.data, r.data), "Method": r.method, "Accuracy": r.accuracy,
+             "Training texts": r.n_train, "Source": r.source, "Link": r.url} for r in REFERENCES]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        "Accuracy": st.column_config.NumberColumn(format="%.3f"),
+        "Training texts": st.column_config.NumberColumn(format="localized"),
+        "Link": st.column_config.LinkColumn(display_text="paper")})
+
+
 st.title("Guide: which strategy when")
 dataset = current_dataset()
 mine = best_runs(runs_by_name([]))
@@ -89,9 +143,12 @@ else:
 show_sweep_advice()
 
 table = pd.DataFrame([{"Situation": situation, "Use": STRATEGIES[strategy].title, "Why": why,
-                       "On your data": score(mine[strategy]) if strategy in mine else "not measured yet"}
-                      for situation, strategy, why in ADVICE])
+                       "On your data": measured(situation, strategy)} for situation, strategy, why in ADVICE])
 st.table(table, hide_index=True, border="horizontal")
+
+st.subheader("Troubleshooting")
+st.table(pd.DataFrame(TROUBLESHOOTING, columns=["Problem", "What to change"]), hide_index=True,
+         border="horizontal")
 
 if mine:
     st.subheader("What you measured")
@@ -99,3 +156,5 @@ if mine:
                           f"{title_of(s)} reached {score(run)}."
                           for s, run in mine.items()))
     st.caption("One run per strategy is one sample: differences of a point or two can flip with another seed.")
+
+show_references()

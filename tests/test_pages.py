@@ -111,7 +111,7 @@ def fake_run(folder: Path, strategy: str, accuracy: float, train_seconds: float,
                        confusion_matrix=[[45, 5], [15, 35]], train_seconds=train_seconds, predict_seconds=0.25,
                        history=[{"epoch": 1, "train_loss": 0.6, "train_accuracy": 0.7, "val_loss": 0.65,
                                  "val_accuracy": 0.68, "seconds": 1.0}],
-                       trainable_params=770, total_params=22_713_986)
+                       trainable_params=770, total_params=22_713_986, n_test=100)
     return store.save_run(folder, result, data_info={"description": data, "n_train": 40})
 
 
@@ -484,8 +484,14 @@ def test_guide_puts_the_users_measurements_next_to_the_advice(isolated_runs, tin
     at = open_page("pages/guide.py", session_id="s3", dataset=dataset(tiny_splits))
     assert "start with **Frozen encoder (last layer only)**" in at.success[0].value  # 20 texts: small data
     table = at.table[0].value
-    small_data = table[table["Use"] == "Frozen encoder (last layer only)"]["On your data"]
-    assert set(small_data) == {"accuracy 0.734 in 18 s"}
+    frozen_rows = table[table["Use"] == "Frozen encoder (last layer only)"]
+    assert set(frozen_rows["On your data"]) == {"accuracy 0.734 in 18 s", "2.5 ms per text (batched, this machine)"}
+    assert frozen_rows["Situation"].tolist()[-1] == "In production, fast predictions"
+    assert list(at.table[1].value["Problem"]) == ["Out of memory", "Poor convergence: the loss stays flat or jumps",
+                                                  "Too slow", "Overfitting: training score far above validation"]
+    references = at.dataframe[0].value
+    assert "ULMFiT (gradual unfreezing, discriminative rates)" in set(references["Method"])
+    assert all(str(link).startswith("https://") for link in references["Link"])
     assert "not measured yet" in set(table["On your data"])
     measured = texts_of(at.markdown)
     assert any("**Frozen encoder (last layer only)** reached accuracy 0.734 in 18 s" in m for m in measured)
