@@ -81,6 +81,12 @@ def count_tokens(model_name: str, texts, max_length: int) -> int:
     return sum(len(ids) for ids in tokenize(load_tokenizer(model_name), list(texts), max_length))
 
 
+def token_lengths(model_name: str, texts) -> list[int]:
+    """Tokens per text with the encoder's special tokens, before any truncation."""
+    return [len(ids) for ids in load_tokenizer(model_name)(list(texts), add_special_tokens=True,
+                                                           truncation=False)["input_ids"]]
+
+
 def _tokens(config, texts) -> int:
     return count_tokens(config.model, texts, config.max_length)
 

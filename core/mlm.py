@@ -1,7 +1,8 @@
 """Continued pre-training: masked-word prediction on the task's own texts (domain adaptation).
 
-The encoder learns the vocabulary and style of the task's texts before it sees a label. Only
-the training split's texts are used, never validation or test.
+The encoder learns the vocabulary and style of the task's texts before it sees a label. It reads
+the training split's texts and any unlabelled texts of the domain the user adds
+(core.texts.Splits.pretraining_texts), never validation or test.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from core.batching import token_batches, tokenize
-from core.errors import Cancelled
+from core.errors import Cancelled, ConfigError
+from core.models import family_name
 
 MASK_PROBABILITY = 0.15  # BERT's recipe
 MLM_LR = 5e-5
@@ -38,7 +40,13 @@ def masked_lm_for(encoder):
     """A masked-LM model whose body IS `encoder` (shared weights), with a fresh prediction head."""
     from transformers import AutoModelForMaskedLM
 
-    mlm = AutoModelForMaskedLM.from_config(encoder.config)
+    try:
+        mlm = AutoModelForMaskedLM.from_config(encoder.config)
+    except ValueError:  # transformers knows no masked-LM model for this config class
+        mlm = None
+    if mlm is None or not isinstance(getattr(mlm, mlm.base_model_prefix, None), type(encoder)):
+        raise ConfigError(f"{family_name(encoder)} encoders have no masked-language-model head, so domain_adapt "
+                          "cannot continue their pre-training; use full.")
     setattr(mlm, mlm.base_model_prefix, encoder)
     mlm.tie_weights()  # the output layer reuses the (now shared) input embeddings
     return mlm
@@ -46,8 +54,11 @@ def masked_lm_for(encoder):
 
 def continue_pretraining(model, tokenizer, texts, config, stop=None) -> int:
     """Train `model.encoder` with masked-LM loss for `config.mlm_steps` steps; returns steps done."""
-    if config.mlm_steps == 0 or tokenizer.mask_token_id is None:
+    if config.mlm_steps == 0:
         return 0
+    if tokenizer.mask_token_id is None:
+        raise ConfigError("This model's tokenizer has no mask token, so domain_adapt has no words to hide and "
+                          "predict; use full.")
     device = next(model.parameters()).device
     mlm = masked_lm_for(model.encoder).to(device).train()
     optimizer = torch.optim.AdamW([p for p in mlm.parameters() if p.requires_grad], lr=MLM_LR, eps=1e-8)

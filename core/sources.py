@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.columns import detect_columns, from_frame, labeled
+from core.columns import detect_columns, from_frame, labeled, text_column_of
 from core.errors import DataError
 from core.synthetic import generate_reviews
 from core.tables import FORMATS, cell_text, clean_text, read_table
@@ -93,3 +93,10 @@ def load_source(spec: str, *, n_synthetic: int = 2000, difficulty: str = "medium
         return load_file(key, text_column, label_column, task)
     raise DataError(f"Unknown data source '{spec}'; use {', '.join(BUNDLED)}, synthetic, "
                     f"hub:NAME[:SPLIT] or the path of an existing {'/'.join(FORMATS)} file.")
+
+
+def load_unlabelled(path, text_column: str | None = None) -> tuple[str, ...]:
+    """The texts of a table file (a text column is enough; labels, if any, are ignored), cleaned."""
+    table = read_table(path)
+    column = text_column_of(table, text_column)
+    return tuple(text for text in (clean_text(cell_text(value)) for value in table[column]) if text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from core.errors import DataError
@@ -102,3 +104,11 @@ def describe_splits(source: str, name: str, data: LabeledTexts, splits: Splits) 
             "labels": list(splits.label_names), "dropped": data.dropped,
             "duplicates": data.duplicates, "task": data.task, "targets": targets,
             "description": description}
+
+
+def with_unlabelled(splits: Splits, texts) -> tuple[Splits, int]:
+    """`splits` with unlabelled texts for continued pre-training, minus empty ones and any that are
+    validation or test texts (reading those would leak them into training); returns the count left out."""
+    held_out = set(splits.val.texts) | set(splits.test.texts)
+    kept = tuple(dict.fromkeys(text for text in texts if text and text not in held_out))
+    return dataclasses.replace(splits, unlabelled=kept), len(list(texts)) - len(kept)

@@ -15,7 +15,7 @@ from torch import nn
 
 from core.errors import ConfigError
 from core.mlm import continue_pretraining
-from core.models import embedding_module, encoder_layers
+from core.models import SharedLayersError, embedding_module, encoder_layers, lora_target_modules
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Strategy:
     pretrained: bool = True  # False: the same architecture, randomly initialised
     prepare: Callable | None = None  # (model, config) -> optimizer parameter groups
     on_epoch_start: Callable | None = None  # (model, epoch (1-based), config) -> None
-    before_fit: Callable | None = None  # (model, tokenizer, train texts, config, stop) -> None
+    before_fit: Callable | None = None  # (model, tokenizer, training + unlabelled texts, config, stop) -> None
     finalize: Callable | None = None  # (model) -> None, after training, before saving
 
     @property
@@ -82,10 +82,18 @@ def _train_head_only(model, config) -> list[dict]:
     return decay_groups(model.head.named_parameters(), config.learning_rate, config.weight_decay)
 
 
+def separate_layers(model, refusal: str) -> list[nn.Module]:
+    """The encoder's blocks, bottom to top; a ConfigError ending in `refusal` when its depths share one."""
+    try:
+        return encoder_layers(model.encoder)
+    except SharedLayersError as exc:
+        raise ConfigError(f"{exc.family} shares one set of layer weights across its depth, so {refusal}.") from None
+
+
 def _top_k_layers(model, config) -> list[dict]:
     """Head plus the top `config.top_k` transformer blocks train; the rest stays frozen."""
+    layers = separate_layers(model, "top_k has no separate top layers to train alone; use full or lora")
     set_trainable(model, False)
-    layers = encoder_layers(model.encoder)
     for module in layers[-config.top_k:]:
         set_trainable(module, True)
     body = [(n, p) for n, p in model.encoder.named_parameters() if p.requires_grad]
@@ -94,21 +102,31 @@ def _top_k_layers(model, config) -> list[dict]:
             + decay_groups(body, config.learning_rate, config.weight_decay))
 
 
-def layer_groups(model) -> list[nn.Module]:
-    """Modules from the top down: head, top block, ..., bottom block, embeddings (ULMFiT order)."""
-    return [model.head, *reversed(encoder_layers(model.encoder)), embedding_module(model.encoder)]
+def layer_groups(model, refusal: str = "it has no separate layers to act on") -> list[nn.Module]:
+    """Modules from the top down: head, top block, ..., bottom block, embeddings (ULMFiT order).
+
+    The top block's stage includes the encoder's pretrained pooler when the model pools with it;
+    `refusal` ends the ConfigError's sentence for an encoder whose depths share one block (ALBERT)."""
+    top, *below = reversed(separate_layers(model, refusal))
+    pooler = getattr(model.encoder, "pooler", None) if model.pooling == "pooler" else None
+    return [model.head, nn.ModuleList([pooler, top]) if pooler is not None else top, *below,
+            embedding_module(model.encoder)]
 
 
 def _discriminative(model, config) -> list[dict]:
     """Everything trains: the new head at the head rate (as in `full`), the top block at the
     fine-tuning rate, and each block further down at the rate above divided by `lr_decay`."""
     set_trainable(model, True)
-    head, *body = layer_groups(model)
+    head, *body = layer_groups(model, "discriminative has no separate layers to give their own learning rates; "
+                                      "use full")
     groups = decay_groups(head.named_parameters(), config.lr_head_finetune, config.weight_decay)
     for depth, module in enumerate(body):
         lr = config.learning_rate / (config.lr_decay ** depth)
         groups += decay_groups(module.named_parameters(), lr, config.weight_decay)
     return groups
+
+
+GRADUAL_REFUSAL = "gradual has no separate layers to unfreeze one at a time; use head_then_full"
 
 
 def _gradual_prepare(model, config) -> list[dict]:
@@ -121,7 +139,7 @@ def _gradual_prepare(model, config) -> list[dict]:
 def gradual_unfreeze(model, epoch: int, config) -> None:
     """Head at epoch 1, plus the top block at epoch 2, plus the next block at epoch 3, ..."""
     set_trainable(model, False)
-    for module in layer_groups(model)[:epoch]:
+    for module in layer_groups(model, GRADUAL_REFUSAL)[:epoch]:
         set_trainable(module, True)
 
 
@@ -145,7 +163,8 @@ def _lora_prepare(model, config) -> list[dict]:
     from peft import LoraConfig, get_peft_model
 
     set_trainable(model, False)
-    targets = [t.strip() for t in config.lora_targets.split(",") if t.strip()]
+    targets = (lora_target_modules(model.encoder) if config.lora_targets == "auto"
+               else [t.strip() for t in config.lora_targets.split(",") if t.strip()])
     adapters = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.1,
                           target_modules=targets, bias="none")
     try:
@@ -189,7 +208,8 @@ _ENTRIES = [
              "encoder", "#EECA3B", "lr_lora", (*FINE_TUNE_HEAD, "lora_r", "lora_alpha", "lora_targets"),
              prepare=_lora_prepare, finalize=_lora_merge),
     Strategy("domain_adapt", "Continued pre-training, then full",
-             "Masked-word training on the task's own training texts first, then full fine-tuning.",
+             "Masked-word training on the task's own texts first (training texts, plus unlabelled ones if given), "
+             "then full fine-tuning.",
              "encoder", "#9D755D", "lr_finetune", (*FINE_TUNE_HEAD, "mlm_steps"), prepare=_fine_tune_all,
              before_fit=continue_pretraining),
     Strategy("head_then_full", "Head first, then everything",

@@ -154,11 +154,19 @@ def first_occurrences(texts) -> list[int]:
 
 @dataclass(frozen=True)
 class Splits:
-    """Disjoint train / validation / test sets over the same label names."""
+    """Disjoint train / validation / test sets over the same label names, and optionally unlabelled
+    texts of the same domain (continued pre-training reads them besides the training texts)."""
 
     train: LabeledTexts
     val: LabeledTexts
     test: LabeledTexts
+    unlabelled: tuple[str, ...] = ()
+
+    @property
+    def pretraining_texts(self) -> tuple[str, ...]:
+        """What continued pre-training may read: the training texts and the unlabelled ones, never
+        validation or test."""
+        return (*self.train.texts, *self.unlabelled)
 
     @property
     def label_names(self) -> tuple[str, ...]:

@@ -2,12 +2,13 @@
 
 import streamlit as st
 
+from core import estimate
 from core.charts import class_balance_figure, target_histogram_figure, token_length_figure, truncated_percent
 from core.columns import detect_columns, from_frame
 from core.errors import DataError, LabError
-from core.models import DEFAULT_MODEL, load_tokenizer
-from core.sources import BUNDLED, load_source
-from core.splits import describe_splits, make_splits, sizes_text
+from core.models import DEFAULT_MODEL
+from core.sources import BUNDLED, load_source, load_unlabelled
+from core.splits import describe_splits, make_splits, sizes_text, with_unlabelled
 from core.synthetic import DIFFICULTIES
 from core.tables import FORMATS, read_table
 from core.texts import LabeledTexts
@@ -102,9 +103,8 @@ def split_sizes(size_key: str, n_rows: int) -> tuple[int, int | None, int]:
 
 @st.cache_data(show_spinner="Counting tokens...", max_entries=8)
 def token_lengths(model: str, texts: tuple[str, ...]) -> list[int]:
-    """Tokens per text (with the encoder's special tokens), before any truncation."""
-    tokenizer = load_tokenizer(model)
-    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]]
+    """Tokens per text (with the encoder's special tokens), before any truncation; cached per session."""
+    return estimate.token_lengths(model, texts)
 
 
 def show_token_lengths(texts: tuple[str, ...]) -> None:
@@ -122,6 +122,25 @@ def show_token_lengths(texts: tuple[str, ...]) -> None:
     st.caption(f"Median {lengths_sorted[len(lengths) // 2]} tokens, longest {lengths_sorted[-1]}. "
                f"**{truncated_percent(lengths, max_length):.1f}%** of training texts are longer than "
                f"{max_length} tokens and will be cut (counted with the tokenizer of {model}).")
+
+
+def unlabelled_texts(splits):
+    """Optionally, a file of unlabelled texts of the same domain that `domain_adapt` pre-trains on."""
+    with st.expander("Unlabelled texts of the same domain (optional, for continued pre-training)"):
+        upload = st.file_uploader("A table with a text column; labels are not needed", key="upload_unlabelled",
+                                  type=[fmt.lstrip(".") for fmt in FORMATS],
+                                  help="The domain adaptation strategy reads them (with the training texts) in its "
+                                       "masked-word phase before fine-tuning. Validation and test texts are left out.")
+        if upload is None:
+            return splits
+        try:
+            splits, left_out = with_unlabelled(splits, load_unlabelled(upload))
+        except DataError as exc:
+            st.error(plain(exc))
+            return splits
+        st.caption(f"{len(splits.unlabelled):,} unlabelled texts" + (
+            f"; {left_out:,} left out (empty, repeated, or validation / test texts)" if left_out else "") + ".")
+    return splits
 
 
 def preview_columns(train: LabeledTexts, rows: int = 50) -> dict:
@@ -154,8 +173,11 @@ except DataError as exc:
     st.error(plain(exc))
     st.stop()
 
+splits = unlabelled_texts(splits)
 sizes = sizes_text(splits)
 info = describe_splits(source if source != "upload" else name, name, data, splits)
+if splits.unlabelled:
+    info["unlabelled"] = len(splits.unlabelled)
 current = current_dataset()
 if current is not None and current.info == info:
     st.success(f"In use for training: {plain(info['description'])}.", icon=":material/check_circle:")

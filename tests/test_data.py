@@ -536,3 +536,15 @@ def test_csv_exports_neutralise_cells_a_spreadsheet_would_run_as_formulas():
     assert lines[0] == "'=name,n"
     assert [line.rsplit(",", 1)[0] for line in lines[1:]] == ["'=1+1", "'+33 612", "'-x", "'@me", "'\tpad", "plain",
                                                               "a=b"]
+
+
+def test_unlabelled_texts_never_include_validation_or_test_texts():
+    from core.splits import with_unlabelled
+
+    data = load_source("synthetic", n_synthetic=200, difficulty="easy")
+    splits = make_splits(data, n_train=100, n_test=50, n_val=20)
+    texts = ["a new domain text", splits.test.texts[0], splits.val.texts[0], "", "a new domain text",
+             splits.train.texts[0]]
+    extended, left_out = with_unlabelled(splits, texts)
+    assert extended.unlabelled == ("a new domain text", splits.train.texts[0]) and left_out == 4
+    assert extended.pretraining_texts == (*splits.train.texts, "a new domain text", splits.train.texts[0])

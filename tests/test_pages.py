@@ -212,6 +212,17 @@ def test_markup_in_a_file_name_columns_and_labels_is_shown_as_text():
     assert not at.exception
 
 
+
+def test_unlabelled_texts_uploaded_on_the_data_page_reach_the_dataset():
+    at = open_page("pages/data.py")
+    at.file_uploader(key="upload_unlabelled").upload("domain.txt", b"text\nsome domain sentence\nanother one\n",
+                                                     "text/plain")
+    at.run()
+    assert "2 unlabelled texts." in texts_of(at.caption)
+    at.button(key="use_data").click().run()
+    assert at.session_state["dataset"].splits.unlabelled == ("some domain sentence", "another one")
+    assert at.session_state["dataset"].info["unlabelled"] == 2
+
 # ---------------------------------------------------------------- train
 
 
