@@ -1,25 +1,25 @@
-"""Shared helpers for the bench scripts: arguments, machine info, timing, result files.
+"""Shared helpers of the bench cases: machine info, statistics, timing, and the training setups they share.
 
-Every script is run as `python bench/NAME.py [--quick]` from the repository root. Running a
-file inside bench/ puts bench/ (not the root) on sys.path, so importing this module also puts
-the repository root there so that `import core` works.
+Cases run through `python bench/run.py CASE` (or `python bench/CASE.py`) from the repository root.
+Running a file inside bench/ puts bench/ (not the root) on sys.path, so importing this module also
+puts the repository root there so that `import core` works. It is imported before torch everywhere.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
-import json
 import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+# Where result files go: --results DIR, else $BENCH_RESULTS (the tests point it at a temporary folder).
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -37,17 +37,6 @@ if "--omp-default" in sys.argv:
 elif "OMP_WAIT_POLICY" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     OMP_POLICY_SOURCE = "set to PASSIVE by bench/_common.py"
-
-
-def parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the `--quick` smoke-test flag every script has."""
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--quick", action="store_true",
-                   help="tiny sizes, only to check the script runs; writes NAME.quick.json")
-    p.add_argument("--omp-default", action="store_true",
-                   help="do not set OMP_WAIT_POLICY=PASSIVE (libgomp's spin-waiting default)")
-    p.add_argument("--tag", default="", help="suffix of the result file: NAME.TAG.json")
-    return p
 
 
 def cpu_model() -> str:
@@ -69,14 +58,28 @@ def load_average() -> list[float]:
         return []
 
 
+def git_commit() -> dict:
+    """The commit the code ran at (`git rev-parse --short HEAD`) and whether the tree had local changes."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    return {"git_commit": commit or "unknown",
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
+
+
 def machine_info() -> dict:
-    """Versions, threads, CPU and the command: enough to tell where a number came from."""
+    """Versions, threads, CPU, commit and the command: enough to tell where a number came from."""
     import torch
     import transformers
 
     return {
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        **git_commit(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
@@ -84,6 +87,7 @@ def machine_info() -> dict:
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
         "cuda": torch.cuda.is_available(),
+        "precision_auto_means": dtype_name("auto"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset: libgomp default)"),
         "omp_wait_policy_source": OMP_POLICY_SOURCE,
         "load_average_start": load_average(),
@@ -111,18 +115,6 @@ def busy_processes(limit: int = 6) -> list[str]:
         except psutil.Error:
             continue
     return [f"{cpu:.0f}% {cmd}" for cpu, cmd in sorted(rows, reverse=True)[:limit] if cpu >= 10]
-
-
-def write_result(name: str, args, info: dict, payload: dict) -> Path:
-    """Write bench/results/NAME[.TAG][.quick].json and print where."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = (f".{args.tag}" if args.tag else "") + (".quick" if args.quick else "")
-    path = RESULTS / f"{name}{suffix}.json"
-    end = {"load_average_end": load_average(), "busy_processes_end": busy_processes()}
-    record = {"benchmark": name, "quick": args.quick, "machine": {**info, **end}, **payload}
-    path.write_text(json.dumps(record, indent=2, default=float) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
-    return path
 
 
 def median(values) -> float:
@@ -224,3 +216,57 @@ def warm_up() -> None:
     bundle = load_encoder()
     with torch.inference_mode():
         bundle.encoder(input_ids=torch.tensor([[101, 2204, 102]]), attention_mask=torch.ones(1, 3, dtype=torch.long))
+
+
+def dtype_name(precision: str) -> str:
+    """What a precision setting means on this CPU: "float32" or "bfloat16" (see core.precision)."""
+    import torch
+
+    from core.precision import compute_dtype
+
+    return str(compute_dtype(torch.device("cpu"), precision)).replace("torch.", "")
+
+
+def full_fine_tune(precision: str, lr: float = 5e-5, total_steps: int = 1000):
+    """MiniLM + a 2-class head with core's `full` parameter groups and core's training step setup
+    (core.loop.Optimization: fused AdamW, warmup + linear decay, clipping, the precision's autocast).
+    Returns (model in train mode, optimization, tokenizer)."""
+    import torch
+
+    from core.config import RunConfig
+    from core.loop import Optimization
+    from core.models import TextClassifier, load_encoder
+    from core.strategies import STRATEGIES
+    from core.training import seed_everything
+
+    config = RunConfig(strategy="full", lr_finetune=lr, precision=precision)
+    seed_everything(config.seed)
+    bundle = load_encoder()
+    model = TextClassifier(bundle.encoder, bundle.pooling, 2, config.dropout).train()
+    groups = STRATEGIES["full"].prepare(model, config)
+    optimization = Optimization.build(groups, torch.device("cpu"), precision=precision, total_steps=total_steps,
+                                      warmup_steps=int(config.warmup_ratio * total_steps),
+                                      max_grad_norm=config.max_grad_norm)
+    return model, optimization, bundle.tokenizer
+
+
+def review_batches(tokenizer, n_texts: int, max_length: int, batch_size: int, seed: int = 1, n_test: int = 2):
+    """Core's shuffled, length-grouped training batches of real IMDb reviews, as core.loop gets them.
+
+    The reviews are the training split of make_splits(IMDb, n_texts, n_test, seed 0). Returns (batches,
+    targets, texts): each batch a dict with the reviews' `indices` into `texts`, the model `inputs` and
+    the `labels` (batch, 1) of core.tasks.target_matrix."""
+    import torch
+
+    from core import tasks
+    from core.batching import token_batches, tokenize
+    from core.sources import load_bundled
+    from core.splits import make_splits
+
+    train = make_splits(load_bundled("imdb"), n_train=max(n_texts, 4), n_test=n_test, seed=0).train
+    labels = tasks.target_matrix(train)
+    batches = [{"indices": idx, "inputs": {"input_ids": ids, "attention_mask": mask},
+                "labels": labels[torch.as_tensor(idx)]}
+               for idx, ids, mask in token_batches(tokenize(tokenizer, train.texts, max_length), batch_size,
+                                                   tokenizer.pad_token_id, shuffle=True, seed=seed)]
+    return batches, tasks.targets_of(train), train.texts

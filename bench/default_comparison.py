@@ -2,12 +2,13 @@
 
     python -m core compare --data rotten_tomatoes --n-train 1000 --n-test 1000
         --strategies full,frozen,scratch,tfidf --epochs 2 --max-length 64
-        --out bench/results/default_comparison
+        --out RESULTS/default_comparison[.TAG][_quick]
 
-runs as a subprocess (a fresh interpreter: imports, data and model loading all count); its
-results.json gives the per-strategy table. Target: <= 180 s wall.
+runs as a subprocess (a fresh interpreter: imports, data and model loading all count) at core's
+default precision ("auto": bf16 on a CPU with native bf16); its results.json gives the
+per-strategy table. Target: <= 180 s wall.
 
-    python bench/default_comparison.py [--quick]
+    python bench/run.py default_comparison [--quick]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import subprocess
 import sys
 
-from _common import ROOT, Stopwatch, log, machine_info, parser, verdict, write_result
+from _common import ROOT, Stopwatch, dtype_name, log, verdict
 
 TARGET_SECONDS = 180.0
 FULL_ARGS = ["--data", "rotten_tomatoes", "--n-train", "1000", "--n-test", "1000",
@@ -42,30 +43,33 @@ def strategy_table(results_path) -> list[dict]:
     return [{k: r.get(k) for k in keys} | {"epochs_run": len(r.get("history", []))} for r in runs]
 
 
-def main() -> None:
-    """Run the comparison once, write bench/results/default_comparison.json."""
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    info = machine_info()
-    out = "bench/results/default_comparison" + ("_quick" if args.quick else "")
+def run(args) -> dict:
+    """Run the comparison once; quick: 64 sentences, 1 epoch."""
+    name = "default_comparison" + (f".{args.tag}" if args.tag else "") + ("_quick" if args.quick else "")
+    folder = args.results / name
+    out = str(folder.relative_to(ROOT) if folder.resolve().is_relative_to(ROOT) else folder)
     cli_args = QUICK_ARGS if args.quick else FULL_ARGS
     seconds, proc = run_compare(cli_args, out)
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n", file=sys.stderr)
         raise SystemExit(f"compare exited with {proc.returncode}")
-    table = strategy_table(ROOT / out / "results.json")
+    table = strategy_table(folder / "results.json")
     ok = seconds <= TARGET_SECONDS
     print(proc.stdout)
     print(f"wall {seconds:.1f} s (target <= {TARGET_SECONDS:.0f} s: {verdict(ok)}); "
           f"sum of train_seconds {sum(r['train_seconds'] for r in table):.1f} s, "
           f"of predict_seconds {sum(r['predict_seconds'] for r in table):.1f} s")
-    results = {"subprocess_command": "python -m core compare " + " ".join(cli_args) + f" --out {out}",
+    results = {"settings": {"precision": "auto", "dtype": dtype_name("auto")},
+               "subprocess_command": "python -m core compare " + " ".join(cli_args) + f" --out {out}",
                "wall_seconds": seconds, "strategies": table,
                "sum_train_seconds": sum(r["train_seconds"] for r in table),
                "sum_predict_seconds": sum(r["predict_seconds"] for r in table),
                "stdout_tail": proc.stdout[-2000:],
                "target": {"wall_seconds_max": TARGET_SECONDS, "pass": ok}}
-    write_result("default_comparison", args, info, results)
+    return results
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the same as `python bench/run.py default_comparison ARGS`
+    import run as runner
+
+    runner.main_as_script(__file__)

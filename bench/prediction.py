@@ -4,18 +4,19 @@ The classifier is the bundled MiniLM from core.models.load_encoder with a random
 head (speed does not depend on the head's weights). Texts are real Rotten Tomatoes sentences.
 Target: p50 single-text latency <= 25 ms on CPU.
 
-    python bench/prediction.py [--quick]
+    python bench/run.py prediction [--quick] [--omp-default]
 """
 
 from __future__ import annotations
 
 import time
 
-from _common import Stopwatch, log, machine_info, median, parser, percentile, verdict, write_result
+from _common import Stopwatch, log, median, percentile, verdict
 
 import torch
 
-from core.data import load_source, make_splits
+from core.sources import load_bundled
+from core.splits import make_splits
 from core.models import TextClassifier, load_encoder
 from core.predict import EncoderPredictor
 from core.training import seed_everything
@@ -61,12 +62,10 @@ def token_stats(predictor: EncoderPredictor, texts: list[str]) -> dict:
     return {"median_tokens": median(lengths), "max_tokens": max(lengths)}
 
 
-def main() -> None:
-    """Measure, print, and write bench/results/prediction.json."""
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    info = machine_info()
+def run(args) -> dict:
+    """Single-text latency, then batch throughput; quick: 20 sentences, one batch of 128."""
     n_single, n_batch, reps = (20, 128, 1) if args.quick else (200, 1000, 3)
-    splits = make_splits(load_source("rotten_tomatoes"), n_train=n_batch, n_test=n_single, seed=0)
+    splits = make_splits(load_bundled("rotten_tomatoes"), n_train=n_batch, n_test=n_single, seed=0)
     singles, batch_texts = list(splits.test.texts), list(splits.train.texts)
     predictor = build_predictor()
     log(f"single-text latency over {n_single} sentences")
@@ -85,8 +84,10 @@ def main() -> None:
     print(f"single text: p50 {p50:.1f} ms, p95 {p95:.1f} ms  (target p50 <= {TARGET_P50_MS} ms: "
           f"{verdict(p50 <= TARGET_P50_MS)})")
     print(f"batch of {n_batch}: {median(rates):.0f} texts/s")
-    write_result("prediction", args, info, results)
+    return results
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the same as `python bench/run.py prediction ARGS`
+    import run as runner
+
+    runner.main_as_script(__file__)

@@ -1,167 +1,486 @@
-"""Print the results tables of bench/README.md from bench/results/*.json (markdown on stdout).
+"""Read every result file and write the performance tables: README.md's summary, bench/README.md's details.
 
-    python bench/report.py
+    python bench/report.py            # print the tables and rewrite both files between their markers
+    python bench/report.py --check    # write nothing; exit 1 when either file is out of date
+    python bench/report.py --quick --results DIR --readme FILE --details FILE   # quick results (the tests)
 
-Reads only what the other scripts wrote; runs nothing, so it is cheap to rerun after new results.
+Reads every *.json directly under the results folder (bench/results, or $BENCH_RESULTS) and runs
+nothing; it imports neither torch nor core. Detail tables list every file of a known case; a file of
+an unknown case or shape is listed under "Not in the tables" with the reason.
+
+Which file fills a README row: among the case's result files that are not quick (with --quick: only
+the quick ones) and whose settings fit the row, the newest. Newest is by the timestamp recorded in
+the file; files from before timestamps were recorded (older ui_responsiveness results) count by the
+date of the commit that last changed them, else by the file's modification time. The row names its file.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results")
+TABLE_BEGIN = "<!-- bench-table:begin (written by python bench/report.py from bench/results; edit those, not this) -->"
+TABLE_END = "<!-- bench-table:end -->"
+DETAILS_BEGIN = "<!-- bench-details:begin (written by python bench/report.py from bench/results) -->"
+DETAILS_END = "<!-- bench-details:end -->"
+SHAPE_ERRORS = (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError, AttributeError, StopIteration)
 
 
-def load(name: str) -> dict | None:
-    """One result file by stem (e.g. "frozen_cache.e3"), or None when it is missing."""
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+@dataclass(frozen=True)
+class Result:
+    """One result file: its path, its content and when it was measured (ISO 8601)."""
 
+    path: Path
+    data: dict
+    when: str
+
+    @property
+    def case(self) -> str:
+        return self.data.get("benchmark") or self.path.name.split(".")[0]
+
+    @property
+    def quick(self) -> bool:
+        return bool(self.data.get("quick")) or self.path.name.endswith(".quick.json")
+
+    @property
+    def machine(self) -> dict:
+        return self.data.get("machine") or {}
+
+    @property
+    def command(self) -> str:
+        return self.machine.get("command") or self.data.get("command") or "(not recorded)"
+
+
+def measured_at(path: Path, data: dict) -> str:
+    """The recorded timestamp; else the date of the commit that last changed the file; else its mtime."""
+    stamp = (data.get("machine") or {}).get("timestamp")
+    if stamp:
+        return stamp
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%cI", "--", path.name], cwd=path.parent,
+                             capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    if out:
+        return dt.datetime.fromisoformat(out).astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def load_results(folder: Path) -> tuple[list[Result], list[str]]:
+    """Every *.json in `folder`, oldest first, and a note for each file that is not a result at all."""
+    results, unreadable = [], []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            unreadable.append(f"`{path.name}`: not readable JSON ({exc})")
+            continue
+        if not isinstance(data, dict):
+            unreadable.append(f"`{path.name}`: unknown shape (not a JSON object)")
+            continue
+        results.append(Result(path, data, measured_at(path, data)))
+    return sorted(results, key=lambda r: (r.when, r.path.name)), unreadable
+
+
+# ---------------------------------------------------------------- small formatting helpers
 
 def ok(flag) -> str:
-    """PASS / FAIL / n/a."""
-    return "n/a" if flag is None else ("PASS" if flag else "**FAIL**")
+    """PASS / **FAIL** / - (no target)."""
+    return "-" if flag is None else ("PASS" if flag else "**FAIL**")
 
 
-def load_note(d: dict) -> str:
-    """Load averages at start and end of a run: the noise it ran under."""
-    m = d["machine"]
-    return f"load {m['load_average_start'][0]:.1f} -> {m['load_average_end'][0]:.1f}"
+def load_note(r: Result) -> str:
+    """1-minute load average at start and end (2 cores: above 2 means work was waiting)."""
+    m, old = r.machine, r.data.get("load_average_1min")
+    if m.get("load_average_start") and m.get("load_average_end"):
+        return f"load {m['load_average_start'][0]:.1f} -> {m['load_average_end'][0]:.1f}"
+    if isinstance(old, dict):
+        return f"load {old['start']:.1f} -> {old['end']:.1f}"
+    return "load not recorded"
 
 
-def prediction_rows() -> list[str]:
-    """Latency and throughput rows (PASSIVE and libgomp-default runs)."""
+def cpu_note(r: Result) -> str:
+    """Short CPU name ("AMD EPYC", "Intel Xeon") and torch threads, or "CPU not recorded"."""
+    model = r.machine.get("cpu_model")
+    if not model:
+        return "CPU not recorded"
+    words = re.sub(r"\(R\)|\(TM\)|Processor|CPU|@.*|\d+-Core", " ", model).split()
+    return f"{' '.join(words[:2])}, {r.machine.get('torch_threads', '?')} threads"
+
+
+def day(r: Result) -> str:
+    return r.when[:16].replace("T", " ")
+
+
+def precision_of(settings: dict, default: str) -> str:
+    """The dtype a result ran in, or what it was before results recorded it."""
+    return settings.get("dtype") or default
+
+
+# ---------------------------------------------------------------- detail tables, one per case
+
+def prediction_detail(r: Result) -> list[list]:
+    s, b = r.data["single"], r.data["batch"]
+    return [[r.machine.get("omp_wait_policy", "?"), f"{s['p50_ms']:.1f}", f"{s['p95_ms']:.1f}",
+             f"{b['texts_per_second_median']:.0f}", ok(r.data["target"]["pass"])]]
+
+
+def rt_length_detail(r: Result) -> list[list]:
+    d, med = r.data, r.data["medians"]
+    return [[f"{med['64']['train_seconds']:.1f}", f"{med['256']['train_seconds']:.1f}",
+             f"{d['ratio_train_seconds_256_over_64']:.3f}", f"{d['ratio_loop_seconds_256_over_64']:.3f}",
+             ok(d["target"]["pass"])]]
+
+
+def hardware_detail(r: Result) -> list[list]:
+    s = r.data["summary"]
+    counted = s.get("flop_counter", {}).get("utilisation")
+    dtype = r.data["settings"]["dtype"]  # the 60% target is against the fp32 peak; bf16 is reported only
+    return [[dtype, f"{s['peak_gflops']:.1f}", f"{s['step_seconds_median']:.2f}",
+             f"{s['achieved_gflops_real_tokens']:.1f}", f"{100 * s['utilisation_real_tokens']:.1f}%",
+             "-" if counted is None else f"{100 * counted:.0f}%",
+             ok(r.data["target"]["pass"] if dtype == "float32" else None)]]
+
+
+def frozen_detail(r: Result) -> list[list]:
     rows = []
-    for stem in ("prediction", "prediction.run2", "prediction.omp-default"):
-        d = load(stem)
-        if d:
-            s, b = d["single"], d["batch"]
-            rows.append(f"| `{d['machine']['command']}` | {d['machine']['omp_wait_policy']} | {s['p50_ms']:.1f} | "
-                        f"{s['p95_ms']:.1f} | {b['texts_per_second_median']:.0f} | <= 25 ms p50 | "
-                        f"{ok(d['target']['pass'])} | {load_note(d)} |")
-    return ["| command | OMP_WAIT_POLICY | p50 ms | p95 ms | batch texts/s (1,000) | target | result | noise |",
-            "|---|---|---|---|---|---|---|---|", *rows]
-
-
-def rt_length_rows() -> list[str]:
-    """Epoch cost ratio 256 vs 64."""
-    rows = []
-    for stem in ("rt_length", "rt_length.run2"):
-        d = load(stem)
-        if d:
-            med = d["medians"]
-            rows.append(f"| `{d['machine']['command']}` | {med['64']['train_seconds']:.1f} | "
-                        f"{med['256']['train_seconds']:.1f} | {d['ratio_train_seconds_256_over_64']:.3f} | "
-                        f"{d['ratio_loop_seconds_256_over_64']:.3f} | <= 1.2 | {ok(d['target']['pass'])} | {load_note(d)} |")
-    return ["| command | 64: train s | 256: train s | ratio | loop-only ratio | target | result | noise |",
-            "|---|---|---|---|---|---|---|---|", *rows]
-
-
-def hardware_rows() -> list[str]:
-    """Peak, step rate and utilisation."""
-    rows = []
-    for stem in ("hardware_efficiency", "hardware_efficiency.run2"):
-        d = load(stem)
-        if d:
-            s = d["summary"]
-            rows.append(f"| `{d['machine']['command']}` | {s['peak_gflops']:.1f} | {s['step_seconds_median']:.2f} | "
-                        f"{s['achieved_gflops_real_tokens']:.1f} | {100 * s['utilisation_real_tokens']:.0f}% | "
-                        f"{100 * s['flop_counter']['utilisation']:.0f}% | >= 60% | {ok(d['target']['pass'])} | "
-                        f"{load_note(d)} |")
-    return ["| command | matmul peak GFLOP/s | step s (16x128) | achieved GFLOP/s (real tokens) | utilisation | "
-            "FlopCounterMode utilisation | target | result | noise |", "|---|---|---|---|---|---|---|---|---|", *rows]
-
-
-def frozen_rows() -> list[str]:
-    """Cached vs naive frozen training, per epoch count."""
-    rows = []
-    for stem in ("frozen_cache", "frozen_cache.e3", "frozen_cache.e10"):
-        d = load(stem)
-        for r in (d or {}).get("results", []):
-            sec, acc = r["median_train_seconds"], r["test_accuracy"]
-            rows.append(f"| `{d['machine']['command']}` | {r['epochs']} | {sec['cached']:.1f} | {sec['naive']:.1f} | "
-                        f"{r['speedup']:.2f}x | >= {r['target']['speedup_min']}x | {acc['cached']:.3f} | "
-                        f"{acc['naive']:.3f} | {ok(r['target']['pass'])} | {load_note(d)} |")
-    return ["| command | epochs | cached s | naive s | speed-up | target | acc cached | acc naive | result | noise |",
-            "|---|---|---|---|---|---|---|---|---|---|", *rows]
-
-
-def trainer_rows() -> list[str]:
-    """Core vs Trainer samples/s and accuracy."""
-    rows = []
-    for stem in ("vs_trainer", "vs_trainer.dynamic"):
-        d = load(stem)
-        if not d:
-            continue
-        for name, s in d["summary"].items():
-            cmp = d["comparisons"].get(name, {})
-            speed = f"{cmp['speedup_samples_per_second']:.2f}x" if cmp else "-"
-            target = ">= 1.3x, acc >= -0.01" if cmp.get("target", {}).get("applies") else "-"
-            result = ok(cmp["target"]["pass"]) if cmp.get("target", {}).get("applies") else "-"
-            rows.append(f"| `{d['machine']['command']}` | {name} | {s['samples_per_second']:.2f} | "
-                        f"{s['loop_seconds']:.0f} | {s['end_to_end_seconds']:.0f} | {s['test_accuracy']:.3f} | "
-                        f"{speed} | {target} | {result} | {load_note(d)} |")
-    return ["| command | variant | samples/s | loop s | end-to-end s | held-out acc | core speed-up vs this | "
-            "target | result | noise |", "|---|---|---|---|---|---|---|---|---|---|", *rows]
-
-
-def default_rows() -> list[str]:
-    """The default comparison's wall time and per-strategy table."""
-    d = load("default_comparison")
-    if not d:
-        return []
-    lines = ["| command | wall s | target | result | noise |", "|---|---|---|---|---|",
-             f"| `{d['machine']['command']}` | {d['wall_seconds']:.0f} | <= 180 s | {ok(d['target']['pass'])} | "
-             f"{load_note(d)} |", "", "| strategy | status | test acc | macro-F1 | train s | predict s | epochs |",
-             "|---|---|---|---|---|---|---|"]
-    for r in d["strategies"]:
-        acc = f"{r['test_accuracy']:.3f}" if r["test_accuracy"] is not None else "-"
-        f1 = f"{r['macro_f1']:.3f}" if r["macro_f1"] is not None else "-"
-        lines.append(f"| {r['strategy']} | {r['status']} | {acc} | {f1} | {r['train_seconds']:.1f} | "
-                     f"{r['predict_seconds']:.1f} | {r['epochs_run']} |")
-    return lines
-
-
-def steps_rows() -> list[str]:
-    """Step-interleaved core vs Trainer (vs_trainer_steps.py)."""
-    d = load("vs_trainer_steps")
-    if not d:
-        return []
-    r, t = d["samples_per_second"], d["tokens"]
-    return ["| command | core samples/s | Trainer-step samples/s | speed-up (sum) | median paired | "
-            "tokens core / padded | target | result | noise |", "|---|---|---|---|---|---|---|---|---|",
-            f"| `{d['machine']['command']}` | {r['core']:.2f} | {r['trainer']:.2f} | {d['speedup']:.2f}x | "
-            f"{d['paired_speedup_median']:.2f}x | {t['core'] / t['trainer']:.3f} | >= 1.3x | {ok(d['target']['pass'])} | "
-            f"{load_note(d)} |"]
-
-
-def probe_rows() -> list[str]:
-    """bf16 autocast and fused AdamW probes (no targets)."""
-    rows = ["| command | measured |", "|---|---|"]
-    d = load("bf16_features")
-    if d:
-        rows.append(f"| `{d['machine']['command']}` | features {d['speedup_bf16']:.2f}x faster in bf16 autocast "
-                    f"(cosine to fp32 >= {d['cosine_fp32_bf16']['min']:.4f}; probe accuracy {d['probe_accuracy']['fp32']:.3f}"
-                    f" fp32 vs {d['probe_accuracy']['bf16']:.3f} bf16); training step {d['train_step_speedup_bf16']:.2f}x faster |")
-    d = load("optimizer_step")
-    if d:
-        m = d["median_seconds"]
-        rows.append(f"| `{d['machine']['command']}` | clip + AdamW step + zero_grad: foreach {1000 * m['foreach']:.0f} ms, "
-                    f"fused {1000 * m['fused']:.0f} ms |")
+    default = "not recorded: naive fp32, cached core's default then"
+    for x in r.data["results"]:
+        sec, acc = x["median_train_seconds"], x["test_accuracy"]
+        gain = f"{x['precision_gain']:.2f}x" if "precision_gain" in x else "-"
+        rows.append([precision_of(r.data["settings"], default), x["epochs"], len(x["runs"]["cached"]),
+                     f"{sec['cached']:.1f}", f"{sec['naive']:.1f}", f"{x['speedup']:.2f}x",
+                     f"{acc['cached']:.3f}", f"{acc['naive']:.3f}", gain, ok(x["target"]["pass"])])
     return rows
 
 
-def main() -> None:
-    """Every table, one after another."""
-    sections = [("Prediction", prediction_rows), ("Rotten Tomatoes epoch cost", rt_length_rows),
-                ("Hardware efficiency", hardware_rows), ("Frozen feature cache", frozen_rows),
-                ("Default comparison", default_rows), ("Core vs Trainer", trainer_rows),
-                ("Core vs Trainer, step-interleaved", steps_rows), ("Probes", probe_rows)]
-    for title, rows in sections:
-        print(f"### {title}\n")
-        print("\n".join(rows()) + "\n")
+def default_detail(r: Result) -> list[list]:
+    accuracy = ", ".join(f"{s['strategy']} {s['test_accuracy']:.3f}" for s in r.data["strategies"]
+                         if s["test_accuracy"] is not None)
+    return [[precision_of(r.data.get("settings", {}), "not recorded"), f"{r.data['wall_seconds']:.1f}", accuracy,
+             ok(r.data["target"]["pass"])]]
+
+
+def trainer_detail(r: Result) -> list[list]:
+    rows = []
+    for name, s in r.data["summary"].items():
+        versus = r.data["comparisons"].get(name, {})
+        speed = f"{versus['speedup_samples_per_second']:.2f}x" if versus else "-"
+        applies = versus.get("target", {}).get("applies")
+        rows.append([name, f"{s['samples_per_second']:.2f}", f"{s['loop_seconds']:.0f}", f"{s['test_accuracy']:.3f}",
+                     speed, ok(versus["target"]["pass"]) if applies else "-"])
+    return rows
+
+
+def steps_detail(r: Result) -> list[list]:
+    d = r.data
+    step = d["settings"].get("core_step", "the bench's own step (foreach AdamW)")
+    return [[precision_of(d["settings"], "float32"), step, f"{d['samples_per_second']['core']:.2f}",
+             f"{d['samples_per_second']['trainer']:.2f}", f"{d['speedup']:.2f}x", f"{d['paired_speedup_median']:.2f}x",
+             f"{d['tokens']['core'] / d['tokens']['trainer']:.3f}", ok(d["target"]["pass"])]]
+
+
+def bf16_detail(r: Result) -> list[list]:
+    d = r.data
+    return [[f"{d['speedup_bf16']:.2f}x", f"{d['cosine_fp32_bf16']['min']:.4f}",
+             f"{d['probe_accuracy']['fp32']:.3f} / {d['probe_accuracy']['bf16']:.3f}",
+             f"{d['train_step_speedup_bf16']:.2f}x", ", ".join(d["settings"].get("cpu_flags", []))]]
+
+
+def optimizer_detail(r: Result) -> list[list]:
+    m = r.data["median_seconds"]
+    return [[f"{1000 * m['fused']:.0f}", f"{1000 * m['foreach']:.0f}", f"{m['foreach'] / m['fused']:.1f}x"]]
+
+
+def ui_detail(r: Result) -> list[list]:
+    d = r.data
+    intervals = d["step_line_change_intervals"]
+    spread = f"{min(intervals):.2f}-{max(intervals):.2f} s" if intervals else "none seen"
+    return [[f"{d['page_switch_median_seconds']:.2f}", f"{d['page_switch_max_seconds']:.2f}", spread,
+             f"{d['cancel_seconds']:.2f}", ok(all(d["targets"].values()))]]
+
+
+@dataclass(frozen=True)
+class Detail:
+    """How one case's files become a detail table."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: Callable[[Result], list[list]]
+
+
+DETAILS = {
+    "prediction": Detail("Prediction latency and throughput", (
+        "OMP_WAIT_POLICY", "p50 ms", "p95 ms", "batch texts/s", "p50 <= 25 ms"), prediction_detail),
+    "rt_length": Detail("Rotten Tomatoes epoch, max length 256 vs 64", (
+        "64: train s", "256: train s", "ratio", "loop-only ratio", "<= 1.2"), rt_length_detail),
+    "hardware_efficiency": Detail("Full fine-tune step vs matmul peak", (
+        "dtype", "peak GFLOP/s", "step s", "GFLOP/s (real tokens)", "of peak", "FlopCounterMode", ">= 60%"),
+        hardware_detail),
+    "frozen_cache": Detail("Frozen: feature cache vs encoder in every step", (
+        "precision (both sides)", "epochs", "runs per side", "cached s", "encoder every step s", "speed-up",
+        "acc cached", "acc every step", "cached fp32 / cached", "target"), frozen_detail),
+    "default_comparison": Detail("Default comparison, wall time", (
+        "precision", "wall s", "test accuracy", "<= 180 s"), default_detail),
+    "vs_trainer": Detail("core vs Trainer, whole runs", (
+        "variant", "samples/s", "loop s", "held-out acc", "core speed-up vs this", ">= 1.3x"), trainer_detail),
+    "vs_trainer_steps": Detail("core vs Trainer, steps interleaved", (
+        "precision", "core step", "core samples/s", "Trainer samples/s", "speed-up", "median paired",
+        "tokens core / padded", ">= 1.3x"), steps_detail),
+    "bf16_features": Detail("Precision: fp32 vs bf16 features and training step", (
+        "features, bf16 speed-up", "cosine min", "probe acc fp32 / bf16", "step, bf16 speed-up", "CPU flags"),
+        bf16_detail),
+    "optimizer_step": Detail("Optimizer step: fused (core) vs foreach AdamW", (
+        "fused ms", "foreach ms", "fused speed-up"), optimizer_detail),
+    "ui_responsiveness": Detail("Dashboard while `full` trains", (
+        "switch median s", "switch max s", "refresh intervals", "cancel s", "targets"), ui_detail),
+}
+
+
+def detail_table(detail: Detail, results: list[Result], skipped: list[str]) -> list[str]:
+    """Markdown table of every file of one case; files whose shape does not fit go to `skipped`."""
+    lines = [f"### {detail.title}", "",
+             "| file | measured (UTC) | " + " | ".join(detail.columns) + " | noise | CPU |",
+             "|" + "---|" * (len(detail.columns) + 4)]
+    for r in results:
+        try:
+            rows = detail.rows(r)
+        except SHAPE_ERRORS as exc:
+            skipped.append(f"`{r.path.name}`: unknown shape ({type(exc).__name__}: {exc})")
+            continue
+        for cells in rows:
+            lines.append(f"| `{r.path.name}` | {day(r)} | " + " | ".join(str(c) for c in cells)
+                         + f" | {load_note(r)} | {cpu_note(r)} |")
+    return lines + [""]
+
+
+def details_text(results: list[Result], unreadable: list[str], quick: bool) -> str:
+    """Every detail table, then the files that are in none of them."""
+    skipped = list(unreadable)
+    lines = []
+    for case, detail in DETAILS.items():
+        mine = [r for r in results if r.case == case and r.quick == quick]
+        if mine:
+            lines += detail_table(detail, mine, skipped)
+    skipped += [f"`{r.path.name}`: unknown case '{r.case}'" for r in results
+                if r.case not in DETAILS and r.quick == quick]
+    left_out = "full results (--quick)" if quick else "quick results (`*.quick.json`)"
+    lines += [f"Not in the tables: {'; '.join(skipped) if skipped else 'none'}. The {left_out} are left out by design."]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- README rows
+
+def latency(d: dict) -> tuple[str, bool]:
+    s = d["single"]
+    return (f"{s['p50_ms']:.1f} ms / {s['p95_ms']:.1f} ms; batch of 1,000: "
+            f"{d['batch']['texts_per_second_median']:.0f} texts/s", d["target"]["pass"])
+
+
+def epoch_ratio(d: dict) -> tuple[str, bool]:
+    return (f"{d['ratio_train_seconds_256_over_64']:.2f}x (loop only {d['ratio_loop_seconds_256_over_64']:.2f}x; "
+            "the same tokens at both lengths)", d["target"]["pass"])
+
+
+def utilisation(d: dict) -> tuple[str, bool | None]:
+    s = d["summary"]
+    bf16 = d["settings"]["dtype"] == "bfloat16"
+    return (f"{100 * s['utilisation_real_tokens']:.1f}% (step {s['step_seconds_median']:.2f} s = "
+            f"{s['achieved_gflops_real_tokens']:.0f} GFLOP/s on real tokens; peak {s['peak_gflops']:.0f} GFLOP/s)",
+            None if bf16 else d["target"]["pass"])
+
+
+def frozen_result(d: dict, epochs: int) -> dict:
+    return next(x for x in d["results"] if x["epochs"] == epochs)
+
+
+def frozen_like_for_like(epochs: int) -> Callable[[dict], tuple[str, bool]]:
+    def measure(d: dict) -> tuple[str, bool]:
+        x = frozen_result(d, epochs)
+        sec, acc = x["median_train_seconds"], x["test_accuracy"]
+        return (f"{x['speedup']:.2f}x: cached {sec['cached']:.1f} s vs encoder every step {sec['naive']:.1f} s, "
+                f"both {d['settings']['dtype']}, median of {len(x['runs']['cached'])}; accuracy {acc['cached']:.3f} "
+                f"vs {acc['naive']:.3f}", x["target"]["pass"])
+    return measure
+
+
+def frozen_fits(epochs: int) -> Callable[[dict], bool]:
+    """Only results that record the precision of both sides (older ones mixed bf16 cached with fp32 naive)."""
+    return lambda d: "dtype" in d["settings"] and any(x["epochs"] == epochs for x in d["results"])
+
+
+def precision_gain(d: dict) -> tuple[str, None]:
+    x = frozen_result(d, 3)
+    sec, acc = x["median_train_seconds"], x["test_accuracy"]
+    return (f"{x['precision_gain']:.2f}x: cached frozen run fp32 {sec['cached_fp32']:.1f} s "
+            f"vs bf16 {sec['cached']:.1f} s, median of {len(x['runs']['cached'])}; accuracy "
+            f"{acc['cached_fp32']:.3f} vs {acc['cached']:.3f}", None)
+
+
+def precision_probe(d: dict) -> tuple[str, None]:
+    return (f"features {d['speedup_bf16']:.2f}x, training step {d['train_step_speedup_bf16']:.2f}x faster in bf16; "
+            f"features' cosine to fp32 >= {d['cosine_fp32_bf16']['min']:.4f}, probe accuracy "
+            f"{d['probe_accuracy']['fp32']:.3f} vs {d['probe_accuracy']['bf16']:.3f}", None)
+
+
+def wall_time(d: dict) -> tuple[str, bool]:
+    accuracy = " / ".join(f"{s['strategy']} {s['test_accuracy']:.3f}" for s in d["strategies"]
+                          if s["test_accuracy"] is not None)
+    return f"{d['wall_seconds']:.1f} s; accuracy {accuracy}", d["target"]["pass"]
+
+
+def trainer_defaults(d: dict) -> tuple[str, bool]:
+    c, s = d["comparisons"]["trainer_padded"], d["summary"]
+    return (f"{c['speedup_samples_per_second']:.2f}x samples/s; accuracy {s['core']['test_accuracy']:.3f} vs "
+            f"{s['trainer_padded']['test_accuracy']:.3f}", c["target"]["pass"])
+
+
+def trainer_like_for_like(d: dict) -> tuple[str, None]:
+    c = d["comparisons"]
+    return (f"fp32: {c['core_fp32_vs_trainer_padded']['speedup_samples_per_second']:.2f}x, "
+            f"bf16: {c['trainer_bf16']['speedup_samples_per_second']:.2f}x", None)
+
+
+def trainer_steps(d: dict) -> tuple[str, bool]:
+    step = d["settings"].get("core_step", "core side: the bench's own step, foreach AdamW")
+    return (f"{d['speedup']:.2f}x (median paired {d['paired_speedup_median']:.2f}x), both "
+            f"{precision_of(d['settings'], 'float32')}; {step}", d["target"]["pass"])
+
+
+def dashboard(d: dict) -> tuple[str, bool]:
+    intervals = d["step_line_change_intervals"]
+    spread = f"{min(intervals):.2f}-{max(intervals):.2f} s" if intervals else "no change seen"
+    return (f"{d['page_switch_median_seconds']:.2f} s / {d['page_switch_max_seconds']:.2f} s; every {spread}; "
+            f"{d['cancel_seconds']:.2f} s", all(d["targets"].values()))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of README.md's table: what it measures, from which case, and how to read a result."""
+
+    what: str
+    case: str
+    target: str
+    measure: Callable[[dict], tuple[str, bool | None]]  # -> (measured, pass / fail / None = no target)
+    fits: Callable[[dict], bool] = lambda d: True
+    how: str = ""  # the command that produces a fitting result, shown while none exists
+
+
+ROWS = (
+    Row("default dashboard comparison (RT 1,000, full + frozen + scratch + tfidf, 2 epochs), wall time",
+        "default_comparison", "<= 180 s", wall_time),
+    Row("full fine-tune step, share of the fp32 matmul peak (same run, real tokens only)", "hardware_efficiency",
+        ">= 60%", utilisation, lambda d: d["settings"]["dtype"] == "float32"),
+    Row("... the same step in bf16 (core's default here), share of the bf16 matmul peak", "hardware_efficiency",
+        "(report)", utilisation, lambda d: d["settings"]["dtype"] == "bfloat16"),
+    Row("RT epoch at max length 256 vs 64 (dynamic padding: cost follows real tokens)", "rt_length", "<= 1.2x",
+        epoch_ratio),
+    Row("single-text prediction p50 / p95", "prediction", "p50 <= 25 ms", latency,
+        lambda d: d["machine"]["omp_wait_policy"] == "PASSIVE"),
+    Row("core vs `transformers.Trainer` (padded to 256) samples/s, steps interleaved", "vs_trainer_steps",
+        ">= 1.3x", trainer_steps),
+    Row("core vs `Trainer`, whole runs, each with its defaults (core: bf16 here; Trainer: fp32); held-out accuracy",
+        "vs_trainer", ">= 1.3x, acc >= Trainer - 0.01", trainer_defaults,
+        lambda d: "trainer_padded" in d["comparisons"]),
+    Row("... like for like: both fp32 / both bf16", "vs_trainer", "(report)", trainer_like_for_like,
+        lambda d: {"core_fp32_vs_trainer_padded", "trainer_bf16"} <= set(d["comparisons"])),
+    Row("frozen: feature cache vs encoder in every step, 3 epochs, same precision both sides", "frozen_cache",
+        ">= 5x, acc within 0.01", frozen_like_for_like(3), frozen_fits(3),
+        "python bench/run.py frozen_cache --epochs 3 --reps 3"),
+    Row("frozen: the same, 10 epochs", "frozen_cache", ">= 10x, acc within 0.01", frozen_like_for_like(10),
+        frozen_fits(10), "python bench/run.py frozen_cache --epochs 10"),
+    Row("precision gain, bf16 vs fp32 autocast on this CPU: frozen run with cache, 3 epochs", "frozen_cache",
+        "(report)", precision_gain, lambda d: "precision_gain" in frozen_result(d, 3),
+        "python bench/run.py frozen_cache --epochs 3 --reps 3"),
+    Row("precision gain: feature pass and full fine-tune step", "bf16_features", "(report)", precision_probe),
+    Row("dashboard while `full` trains: page switch median / max; live step line; Cancel to \"cancelled\"",
+        "ui_responsiveness", "< 1 s; <= 2 s; one batch", dashboard),
+)
+
+
+def pick(row: Row, results: list[Result], quick: bool) -> Result | None:
+    """The newest result of the row's case (quick or not) whose settings fit the row."""
+    def fits(r: Result) -> bool:
+        try:
+            return bool(row.fits(r.data))
+        except SHAPE_ERRORS:
+            return False
+
+    candidates = [r for r in results if r.case == row.case and r.quick == quick and fits(r)]
+    return max(candidates, key=lambda r: (r.when, r.path.name), default=None)
+
+
+def readme_line(row: Row, r: Result | None) -> str:
+    """One markdown row: what | measured | target | result | command (file, date, CPU, load)."""
+    if r is None:
+        how = f"`{row.how}`" if row.how else f"`python bench/run.py {row.case}`"
+        return f"| {row.what} | no result yet | {row.target} | - | {how} |"
+    try:
+        measured, passed = row.measure(r.data)
+    except SHAPE_ERRORS as exc:
+        measured, passed = f"unreadable result ({type(exc).__name__}: {exc})", None
+    return (f"| {row.what} | {measured} ({load_note(r)}) | {row.target} | {ok(passed)} | `{r.command}` "
+            f"(`{r.path.name}`, {day(r)}, {cpu_note(r)}) |")
+
+
+def readme_table(results: list[Result], quick: bool) -> str:
+    """README.md's performance table, one row per ROWS entry."""
+    lines = ["| what | measured | target | result | command (result file, measured UTC, CPU) |",
+             "|---|---|---|---|---|"]
+    lines += [readme_line(row, pick(row, results, quick)) for row in ROWS]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- writing
+
+def between_markers(text: str, begin: str, end: str, body: str, where: Path) -> str:
+    """`text` with everything between the two marker lines replaced by `body`."""
+    if begin not in text or end not in text:
+        raise SystemExit(f"{where} lacks the markers {begin} ... {end}; add them where the generated text goes")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def update(path: Path, begin: str, end: str, body: str, check: bool) -> bool:
+    """Rewrite `path` between its markers (unless `check`); True when it was already up to date."""
+    old = path.read_text()
+    new = between_markers(old, begin, end, body, path)
+    if new != old and not check:
+        path.write_text(new)
+        print(f"updated {path}", file=sys.stderr)
+    return new == old
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", type=Path, default=RESULTS, help=f"folder of result files (default {RESULTS})")
+    p.add_argument("--readme", type=Path, default=ROOT / "README.md", help="file with the bench-table markers")
+    p.add_argument("--details", type=Path, default=ROOT / "bench" / "README.md",
+                   help="file with the bench-details markers")
+    p.add_argument("--quick", action="store_true", help="tables of the .quick.json results instead (tests)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is out of date")
+    args = p.parse_args(argv)
+    results, unreadable = load_results(args.results)
+    table, details = readme_table(results, args.quick), details_text(results, unreadable, args.quick)
+    print(f"## README.md table\n\n{table}\n\n## Details\n\n{details}")
+    fresh = [update(args.readme, TABLE_BEGIN, TABLE_END, table, args.check),
+             update(args.details, DETAILS_BEGIN, DETAILS_END, details, args.check)]
+    if args.check and not all(fresh):
+        print("out of date: run python bench/report.py", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,15 +4,16 @@ One `full` epoch (core.training.train, epochs=1) on 1,000 Rotten Tomatoes senten
 length, interleaved 64, 256, 256, 64 so that load drift hits both alike; medians compared.
 Target: time(256) / time(64) <= 1.2.
 
-    python bench/rt_length.py [--quick]
+    python bench/run.py rt_length [--quick] [--reps 2]
 """
 
 from __future__ import annotations
 
-from _common import interleaved, log, machine_info, median, parser, run_core, verdict, write_result
+from _common import interleaved, log, median, run_core, verdict
 
 from core.config import RunConfig
-from core.data import load_source, make_splits
+from core.sources import load_bundled
+from core.splits import make_splits
 from core.models import load_tokenizer
 
 TARGET_RATIO = 1.2
@@ -27,14 +28,14 @@ def token_counts(texts, max_length: int) -> dict:
             "median_tokens": median([len(x) for x in ids]), "max_tokens": max(len(x) for x in ids)}
 
 
-def main() -> None:
-    """Measure both lengths interleaved, write bench/results/rt_length.json."""
-    p = parser(__doc__.splitlines()[0])
+def add_arguments(p) -> None:
     p.add_argument("--reps", type=int, default=2, help="runs per length (interleaved)")
-    args = p.parse_args()
-    info = machine_info()
+
+
+def run(args) -> dict:
+    """Both lengths interleaved; quick: 64 sentences, one run each."""
     n_train, n_test, reps = (64, 32, 1) if args.quick else (1000, 200, args.reps)
-    splits = make_splits(load_source("rotten_tomatoes"), n_train=n_train, n_test=n_test, seed=0)
+    splits = make_splits(load_bundled("rotten_tomatoes"), n_train=n_train, n_test=n_test, seed=0)
     runs = {length: [] for length in LENGTHS}
     for label in interleaved([str(n) for n in LENGTHS], reps):
         length = int(label)
@@ -54,8 +55,10 @@ def main() -> None:
     }
     print(f"one epoch: 64 -> {med[64]['train_seconds']:.1f} s, 256 -> {med[256]['train_seconds']:.1f} s, "
           f"ratio {ratio:.3f} (loop only {loop_ratio:.3f}); target <= {TARGET_RATIO}: {verdict(ratio <= TARGET_RATIO)}")
-    write_result("rt_length", args, info, results)
+    return results
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the same as `python bench/run.py rt_length ARGS`
+    import run as runner
+
+    runner.main_as_script(__file__)

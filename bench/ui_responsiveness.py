@@ -8,23 +8,20 @@ measures while it trains:
 - cancel latency: click Cancel -> the job reports "cancelled", compared with one step's time
   (target: within one batch).
 
-Run: python bench/ui_responsiveness.py [--tag TAG]  (writes bench/results/ui_responsiveness[.TAG].json)
+Needs Streamlit, Playwright and /usr/bin/chromium, and takes minutes (--quick: one round of switches and
+5 s of refresh intervals, still about a minute).
+
+    python bench/run.py ui_responsiveness [--quick] [--tag TAG]
 """
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.live_app import browser_page, go_to, settle, start_training, streamlit_server  # noqa: E402
+# tests.live_app (Playwright) is imported where it is used, so the runner can import every case without it.
 
 PAGES = [("Results", "Results"), ("Guide", "Guide: which strategy when"), ("Data", "Labelled texts"),
          ("Playground", "Playground"), ("Train", "Strategies to compare")]
@@ -33,6 +30,8 @@ STEP_LINE = "training, epoch"
 
 def choose_default_data(page) -> None:
     """Data page with its defaults (Rotten Tomatoes, 1,000 training sentences), used for training."""
+    from tests.live_app import go_to, settle
+
     go_to(page, "Data", "Labelled texts")
     settle(page)
     page.get_by_role("button", name="Use this data for training").click()
@@ -41,6 +40,8 @@ def choose_default_data(page) -> None:
 
 def time_page_switches(page, rounds: int = 2) -> list[dict]:
     """Seconds from a sidebar click to the page's own text, for every page, `rounds` times."""
+    from tests.live_app import go_to
+
     timings = []
     for _ in range(rounds):
         for title, marker in PAGES:
@@ -73,8 +74,10 @@ def cancel_latency(page) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    load_at_start = os.getloadavg()[0]
+def measure_while_training(rounds: int, refresh_seconds: float) -> dict:
+    """Start the app and a `full` run from the browser; page switches, refresh intervals, cancel."""
+    from tests.live_app import browser_page, go_to, start_training, streamlit_server
+
     with tempfile.TemporaryDirectory() as tmp, \
             streamlit_server(Path(tmp) / "runs", Path(tmp) / "streamlit.log") as url, browser_page() as page:
         page.goto(url)
@@ -82,28 +85,32 @@ def main() -> None:
         choose_default_data(page)
         start_training(page, {"Full fine-tuning"}, epochs=2)
         page.get_by_text(STEP_LINE).first.wait_for(timeout=180_000)
-        switches = time_page_switches(page)
+        switches = time_page_switches(page, rounds)
         go_to(page, "Train", STEP_LINE, timeout=30_000)
-        intervals = refresh_intervals(page)
-        cancel_seconds = cancel_latency(page)
+        intervals = refresh_intervals(page, refresh_seconds)
+        return {"page_switch_seconds": switches, "step_line_change_intervals": intervals,
+                "cancel_seconds": cancel_latency(page)}
+
+
+def run(args) -> dict:
+    """Measure, then the medians, maxima and verdicts; quick: one round, 5 s of refreshes."""
+    measured = measure_while_training(1 if args.quick else 2, 5.0 if args.quick else 20.0)
+    switches, intervals = measured["page_switch_seconds"], measured["step_line_change_intervals"]
     step_seconds = statistics.median(intervals) if intervals else None
-    report = {
-        "benchmark": "ui_responsiveness", "command": "python bench/ui_responsiveness.py",
-        "page_switch_seconds": switches,
+    print(f"page switch median {statistics.median(s['seconds'] for s in switches):.2f} s, "
+          f"max {max(s['seconds'] for s in switches):.2f} s; cancel {measured['cancel_seconds']:.2f} s")
+    return {
+        "settings": {"rounds": 1 if args.quick else 2, "data": "rotten_tomatoes", "strategy": "full", "epochs": 2},
+        **measured,
         "page_switch_max_seconds": max(s["seconds"] for s in switches),
         "page_switch_median_seconds": statistics.median(s["seconds"] for s in switches),
-        "step_line_change_intervals": intervals,
-        "cancel_seconds": cancel_seconds,
-        "load_average_1min": {"start": load_at_start, "end": os.getloadavg()[0]},  # 2 cores: above 2 = waiting work
         "targets": {"page_switch_max_under_1s": max(s["seconds"] for s in switches) < 1.0,
                     "refresh_within_2s_or_step": bool(intervals) and all(
                         i <= max(2.0, (step_seconds or 0) * 1.5) for i in intervals)},
     }
-    tag = sys.argv[sys.argv.index("--tag") + 1] if "--tag" in sys.argv else ""
-    out = ROOT / "bench" / "results" / f"ui_responsiveness{'.' + tag if tag else ''}.json"
-    out.write_text(json.dumps(report, indent=2))
-    print(json.dumps({k: v for k, v in report.items() if k not in ("page_switch_seconds",)}, indent=2))
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the same as `python bench/run.py ui_responsiveness ARGS`
+    import run as runner
+
+    runner.main_as_script(__file__)

@@ -14,7 +14,7 @@ batch to last optimizer step of each epoch; Trainer: the `trainer.train()` call)
 seconds (model load + tokenizing + training, and for core its per-epoch validation) are also kept.
 Target: core >= 1.3x Trainer (padded) samples/s, held-out accuracy not more than 0.01 below it.
 
-    python bench/vs_trainer.py [--quick] [--epochs 1] [--variants core,core_fp32,trainer_padded,trainer_bf16]
+    python bench/run.py vs_trainer [--quick] [--epochs 1] [--variants core,core_fp32,trainer_padded,trainer_bf16]
 
 core's default precision ("auto") is bf16 autocast on CPUs with native bf16 (this one has
 AVX512-BF16), like the bf16 GPU path; Trainer's default is fp32. core_fp32 and trainer_bf16 show
@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import tempfile
 
-from _common import (Stopwatch, interleaved, log, machine_info, median, parser, run_core, verdict, warm_up,
-                     write_result)
+from _common import Stopwatch, interleaved, log, median, run_core, verdict, warm_up
 
 import numpy as np
 import torch
 
 from core.config import RunConfig
-from core.data import load_source, make_splits
+from core.sources import load_bundled
+from core.splits import make_splits
 from core.models import bundled_model_path
 
 TARGET_SPEEDUP = 1.3
@@ -119,16 +119,17 @@ def run_variant(name: str, splits, epochs: int) -> dict:
     return trainer_run(splits, epochs, dynamic=name == "trainer_dynamic", bf16=name == "trainer_bf16")
 
 
-def main() -> None:
-    """Interleave the variants, write bench/results/vs_trainer.json."""
-    p = parser(__doc__.splitlines()[0])
+def add_arguments(p) -> None:
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--reps", type=int, default=1)
-    p.add_argument("--variants", default="core,trainer_padded,trainer_dynamic")
-    args = p.parse_args()
-    info = machine_info()
-    n = 64 if args.quick else 500
-    splits = make_splits(load_source("imdb"), n_train=n, n_test=n, seed=SEED)
+    p.add_argument("--reps", type=int, default=1, help="runs per variant (interleaved)")
+    p.add_argument("--variants", default="core,trainer_padded,trainer_dynamic",
+                   help="comma-separated: core, core_fp32, trainer_padded, trainer_bf16, trainer_dynamic")
+
+
+def run(args) -> dict:
+    """Interleave the variants; quick: 32 reviews."""
+    n = 32 if args.quick else 500
+    splits = make_splits(load_bundled("imdb"), n_train=n, n_test=n, seed=SEED)
     variants = args.variants.split(",")
     warm_up()
     runs = {v: [] for v in variants}
@@ -143,7 +144,7 @@ def main() -> None:
                             "max_length": MAX_LENGTH, "batch_size": BATCH, "lr": LR, "seed": SEED, "reps": args.reps},
                "tokens": real_token_share(splits), "runs": runs, "summary": summary,
                "comparisons": compare(summary)}
-    write_result("vs_trainer", args, info, results)
+    return results
 
 
 def compare(summary: dict) -> dict:
@@ -169,5 +170,7 @@ def compare(summary: dict) -> dict:
     return out
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the same as `python bench/run.py vs_trainer ARGS`
+    import run as runner
+
+    runner.main_as_script(__file__)

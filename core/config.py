@@ -35,12 +35,14 @@ class RunConfig:
     pooling: str = "auto"  # the encoder's own recipe: mean for sentence-transformers, else [CLS]
     device: str = "auto"
     precision: str = "auto"  # bf16 autocast where the chip does bf16 natively (CPU or GPU), else fp32; see README
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower steps
+    class_weighted: bool = False  # each class's loss weighed by 1 / its share of training texts: rare classes count
     # Options of the advanced strategies (each registry entry lists the ones it reads in `settings`).
     top_k: int = 2  # `top_k`: how many top encoder layers train
     lr_decay: float = 2.6  # `discriminative`: LR divided by this per layer going down (ULMFiT)
     lora_r: int = 8
     lora_alpha: int = 16
-    lora_targets: str = "query,value"
+    lora_targets: str = "auto"  # the family's attention query/value projections, or comma-separated module names
     mlm_steps: int = 100  # `domain_adapt`: masked-LM steps on the training texts first
 
     def __post_init__(self):
@@ -72,6 +74,11 @@ class RunConfig:
             raise ConfigError(f"Unknown pooling '{self.pooling}'; choose one of {', '.join(POOLINGS)}.")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"Unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}.")
+        for name in ("gradient_checkpointing", "class_weighted"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false.")
+        if not self.lora_targets.replace(",", "").strip():
+            raise ConfigError("LoRA targets must be 'auto' or comma-separated module names such as 'query,value'.")
         if self.device not in DEVICES:
             raise ConfigError(f"Unknown device '{self.device}'; choose one of {', '.join(DEVICES)}.")
 

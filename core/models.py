@@ -161,25 +161,86 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+# Where each family keeps its transformer blocks, bottom to top: BERT, RoBERTa, ELECTRA and DeBERTa-v2
+# in encoder.layer, DistilBERT in transformer.layer, ALBERT in its distinct layer groups.
+LAYER_PATHS = ("encoder.layer", "transformer.layer", "encoder.albert_layer_groups", "layers", "encoder.layers")
+# The attention query and value projections of each family, the default targets of LoRA adapters.
+ATTENTION_QUERY_VALUE = {
+    "bert": ("query", "value"), "roberta": ("query", "value"), "xlm-roberta": ("query", "value"),
+    "electra": ("query", "value"), "albert": ("query", "value"), "distilbert": ("q_lin", "v_lin"),
+    "deberta-v2": ("query_proj", "value_proj"), "mpnet": ("q", "v"),
+}
+
+
+class SharedLayersError(ConfigError):
+    """The encoder reuses one block's weights at every depth (ALBERT), so it has no separate layers."""
+
+    def __init__(self, family: str):
+        super().__init__(f"{family} shares one set of layer weights across its depth, so it has no separate "
+                         "layers to act on.")
+        self.family = family
+
+
+def family_name(encoder: nn.Module) -> str:
+    """The encoder family for people: ALBERT, BERT, DEBERTA-V2, ... (its config's model_type)."""
+    return getattr(encoder.config, "model_type", "").upper() or type(encoder).__name__
+
+
+def _attribute_path(module: nn.Module, path: str):
+    for attr in path.split("."):
+        module = getattr(module, attr, None)
+        if module is None:
+            return None
+    return module
+
+
 def encoder_layers(encoder: nn.Module) -> list[nn.Module]:
-    """The encoder's transformer blocks, bottom to top (BERT, RoBERTa, DistilBERT, ...)."""
-    for path in ("encoder.layer", "transformer.layer", "layers", "encoder.layers"):
-        module = encoder
-        for attr in path.split("."):
-            module = getattr(module, attr, None)
-            if module is None:
-                break
-        if isinstance(module, nn.ModuleList):
-            return list(module)
+    """The encoder's transformer blocks, bottom to top; SharedLayersError when all depths share one."""
+    for path in LAYER_PATHS:
+        blocks = _attribute_path(encoder, path)
+        if isinstance(blocks, nn.ModuleList):
+            if len(blocks) == 1 < getattr(encoder.config, "num_hidden_layers", 1):
+                raise SharedLayersError(family_name(encoder))
+            return list(blocks)
     raise ConfigError(f"Cannot find the transformer layers of {type(encoder).__name__}.")
 
 
 def embedding_module(encoder: nn.Module) -> nn.Module:
-    """The encoder's input embeddings block (word + position + type embeddings)."""
+    """The input stage below the first block: the embeddings plus what sits beside them outside the
+    blocks (ELECTRA's and ALBERT's projection to the hidden size, DeBERTa-v2's relative positions)."""
     embeddings = getattr(encoder, "embeddings", None)
     if embeddings is None:
         raise ConfigError(f"Cannot find the embeddings of {type(encoder).__name__}.")
-    return embeddings
+    inside = {id(p) for module in (*encoder_layers(encoder), embeddings, getattr(encoder, "pooler", None))
+              if module is not None for p in module.parameters()}
+    beside = [module for module in encoder.modules()
+              if any(id(p) not in inside for p in module.parameters(recurse=False))]
+    return nn.ModuleList([embeddings, *beside]) if beside else embeddings
+
+
+def lora_target_modules(encoder: nn.Module) -> list[str]:
+    """The names of the encoder's attention query and value projections (what LoRA targets by default)."""
+    known = ATTENTION_QUERY_VALUE.get(getattr(encoder.config, "model_type", ""))
+    if known:
+        return list(known)
+    linear_names = {name.rsplit(".", 1)[-1] for name, m in encoder.named_modules() if isinstance(m, nn.Linear)}
+    for pair in dict.fromkeys(ATTENTION_QUERY_VALUE.values()):  # another family: look for a known naming
+        if set(pair) <= linear_names:
+            return list(pair)
+    raise ConfigError(f"Cannot tell which layers of {type(encoder).__name__} are the attention query and value "
+                      "projections; set LoRA targets to their names (comma-separated).")
+
+
+def enable_gradient_checkpointing(encoder: nn.Module) -> None:
+    """Recompute each block's activations in the backward pass instead of keeping them: less memory, slower."""
+    if not getattr(encoder, "supports_gradient_checkpointing", False):
+        raise ConfigError(f"{family_name(encoder)} encoders ({type(encoder).__name__}) do not support gradient "
+                          "checkpointing; turn it off for this model.")
+    kwargs = {"use_reentrant": False}  # the reentrant variant needs inputs that require grad
+    if hasattr(encoder, "activation_checkpointing_enable"):  # the name since transformers 5.x
+        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def pick_device(preference: str = "auto") -> torch.device:

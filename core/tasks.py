@@ -28,6 +28,7 @@ class Target:
     label_names: tuple[str, ...] = ()
     mean: float = 0.0
     std: float = 1.0
+    class_weights: tuple[float, ...] = ()  # per class loss weight (empty: all 1), see `targets_of`
 
     @property
     def width(self) -> int:
@@ -36,17 +37,19 @@ class Target:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        out["label_names"] = list(self.label_names)
+        out["label_names"], out["class_weights"] = list(self.label_names), list(self.class_weights)
         return out
 
     @classmethod
     def from_dict(cls, values: dict) -> "Target":
         return cls(values["name"], values.get("kind", "classification"), tuple(values.get("label_names", ())),
-                   float(values.get("mean", 0.0)), float(values.get("std", 1.0)))
+                   float(values.get("mean", 0.0)), float(values.get("std", 1.0)),
+                   tuple(values.get("class_weights", ())))
 
 
-def targets_of(data: LabeledTexts) -> tuple[Target, ...]:
-    """The targets of (training) data; regression means and spreads are taken from it."""
+def targets_of(data: LabeledTexts, class_weighted: bool = False) -> tuple[Target, ...]:
+    """The targets of (training) data; regression means and spreads are taken from it. With
+    `class_weighted`, each class's loss weight is n / (classes x its count): balanced classes get 1."""
     targets = []
     for column in data.columns:
         if column.is_regression:
@@ -54,7 +57,9 @@ def targets_of(data: LabeledTexts) -> tuple[Target, ...]:
             std = float(values.std()) or 1.0
             targets.append(Target(column.target, "regression", (), float(values.mean()), std))
         else:
-            targets.append(Target(column.target, "classification", column.label_names))
+            counts = np.bincount(np.asarray(column.labels, dtype=int), minlength=len(column.label_names))
+            weights = tuple(float(len(column) / (len(counts) * max(c, 1))) for c in counts) if class_weighted else ()
+            targets.append(Target(column.target, "classification", column.label_names, class_weights=weights))
     return tuple(targets)
 
 
@@ -93,7 +98,8 @@ def loss(outputs: torch.Tensor, y: torch.Tensor, targets, reduction: str = "mean
     total = outputs.new_zeros(())
     for j, (target, cut) in enumerate(slices(targets)):
         if target.kind == "classification":
-            total = total + F.cross_entropy(outputs[:, cut], y[:, j].long(), reduction=reduction)
+            weight = outputs.new_tensor(target.class_weights) if target.class_weights else None
+            total = total + F.cross_entropy(outputs[:, cut], y[:, j].long(), weight=weight, reduction=reduction)
         else:
             scaled = (y[:, j] - target.mean) / target.std
             total = total + F.mse_loss(outputs[:, cut].squeeze(-1), scaled, reduction=reduction)

@@ -22,7 +22,8 @@ from core.batching import token_batches, tokenize
 from core.errors import Cancelled, ConfigError
 from core.features import cached_features
 from core.loop import fit, history_entry
-from core.models import TextClassifier, count_parameters, load_encoder, pick_device, resolve_model_source
+from core.models import (TextClassifier, count_parameters, enable_gradient_checkpointing, load_encoder, pick_device,
+                         resolve_model_source)
 from core.predict import EncoderPredictor, Predictor, TfidfPredictor
 from core.texts import Splits
 
@@ -132,14 +133,16 @@ def _build_classifier(config, num_outputs: int, pretrained: bool, device):
 def train_encoder(strategy, config, splits: Splits, emit, stop) -> Trained:
     """Fine-tune an encoder (pretrained or random) on token batches; every registry hook applies."""
     device = pick_device(config.device)
-    targets = tasks.targets_of(splits.train)
+    targets = tasks.targets_of(splits.train, config.class_weighted)
     model, tokenizer = _build_classifier(config, tasks.total_width(targets), strategy.pretrained, device)
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model.encoder)
     groups = strategy.prepare(model, config)
     batches = TokenBatches(tokenize(tokenizer, splits.train.texts, config.max_length), tasks.target_matrix(splits.train),
                            tokenize(tokenizer, splits.val.texts, config.max_length), tasks.target_matrix(splits.val),
                            config.batch_size, tokenizer.pad_token_id, device, config.seed)
     if strategy.before_fit is not None:
-        strategy.before_fit(model, tokenizer, splits.train.texts, config, stop)
+        strategy.before_fit(model, tokenizer, splits.pretraining_texts, config, stop)
     on_epoch_start = partial(strategy.on_epoch_start, model, config=config) if strategy.on_epoch_start else None
     fitted = fit(model, groups, batches, targets, config, emit, stop, device, on_epoch_start)
     trainable = sum(p.numel() for p in model.parameters() if id(p) in fitted.trained)
@@ -154,7 +157,7 @@ def train_on_features(strategy, config, splits: Splits, emit, stop) -> Trained:
     """Frozen encoder: encode train/val texts once (cached), then train only what `prepare` unfreezes
     (the head) on the vectors."""
     device = pick_device(config.device)
-    targets = tasks.targets_of(splits.train)
+    targets = tasks.targets_of(splits.train, config.class_weighted)
     model, tokenizer = _build_classifier(config, tasks.total_width(targets), True, device)
     groups = strategy.prepare(model, config)
     encode = partial(cached_features, model, tokenizer, model_id=resolve_model_source(config.model),
@@ -169,13 +172,16 @@ def train_on_features(strategy, config, splits: Splits, emit, stop) -> Trained:
 
 
 def _tfidf_model(target, train_x, train_y, val_x, val_y, seed: int, stop):
-    """The linear model for one target whose setting scores best on the validation split."""
+    """The linear model for one target whose setting scores best on the validation split (classes
+    weighed like the neural loss when the target has class weights)."""
     from sklearn.linear_model import LogisticRegression, Ridge
 
     if target.kind == "regression":
         candidates = [Ridge(alpha=alpha) for alpha in TFIDF_ALPHA_GRID]
     else:
-        candidates = [LogisticRegression(C=c, max_iter=2000, random_state=seed) for c in TFIDF_C_GRID]
+        balance = "balanced" if target.class_weights else None  # the same n / (classes x count) weights
+        candidates = [LogisticRegression(C=c, max_iter=2000, random_state=seed, class_weight=balance)
+                      for c in TFIDF_C_GRID]
     best = None
     for model in candidates:
         if stop is not None and stop.is_set():
@@ -193,7 +199,7 @@ def train_tfidf(strategy, config, splits: Splits, emit, stop) -> Trained:
 
     started = time.perf_counter()
     emit(ev.RunStarted(config.strategy, 1, 0))
-    targets = tasks.targets_of(splits.train)
+    targets = tasks.targets_of(splits.train, config.class_weighted)
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
     train_x = vectorizer.fit_transform(splits.train.texts)
     val_x = vectorizer.transform(splits.val.texts)

@@ -7,7 +7,9 @@ from core.charts import confidence_figure, value_figure
 from core.columns import detect_columns
 from core.errors import DataError, LabError
 from core.predict import prediction_fields
+from core.service import client_snippets
 from core.tables import FORMATS, read_table
+from ui.explain import explain_section
 from ui.runs import cached_predictor, runs_by_name, saved_run_picker
 from ui.state import TRAIN_PAGE, kept, set_kept
 
@@ -77,6 +79,19 @@ def batch_section(predictors: dict) -> None:
                            on_click="ignore", icon=":material/download:")
 
 
+def service_section(runs: dict, text: str) -> None:
+    """The same prediction from the REST service: the command that starts it, then curl and Python requests."""
+    if not runs:
+        return
+    with st.expander("Get this prediction from the REST service (curl, Python)"):
+        name = st.selectbox("Model", list(runs), key="play_service_model") if len(runs) > 1 else next(iter(runs))
+        snippets = client_snippets(runs[name].folder.name, text)  # the text goes in JSON-encoded
+        st.caption("Start the service in the folder the dashboard runs in; it serves this run under its folder name.")
+        st.code(snippets["serve"], language="bash")
+        st.code(snippets["curl"], language="bash")
+        st.code(snippets["python"], language="python")
+
+
 st.title("Playground")
 runs = runs_by_name(saved_run_picker())
 if not runs:
@@ -105,6 +120,9 @@ if text.strip() and predictors:
             st.plotly_chart(confidence_figure(classified))
         if valued:
             st.plotly_chart(value_figure(valued))
+    explain_section(predictors, text)
+if text.strip():
+    service_section({name: runs[name] for name in predictors}, text)
 
 st.subheader("Label a whole file")
 batch_section(predictors)

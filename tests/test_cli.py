@@ -113,9 +113,11 @@ def test_sweep_writes_records_summary_and_plot(tmp_path, tiny_model_dir):
     assert main(args) == 0
     payload = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert len(payload["records"]) == 2 * 2 * 2
-    assert {(r["strategy"], r["n_train"]) for r in payload["summary"]} == {
+    assert payload["config"]["vary"] == "n_train" and payload["config"]["values"] == [20, 60]
+    assert {(r["strategy"], r["value"]) for r in payload["summary"]} == {
         ("tfidf", 20), ("tfidf", 60), ("frozen", 20), ("frozen", 60)}
     assert all(r["runs"] == 2 for r in payload["summary"])
+    assert [r["n_train"] for r in payload["records"]] == [20] * 4 + [60] * 4
     assert set(payload["winners"]) == {"20", "60"}
     assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 1000
 
@@ -129,3 +131,29 @@ def test_sweep_uses_one_test_set_and_nested_sizes():
     assert len(part) == 20 and part.class_counts() == {"a": 14, "b": 6}
     assert stratified_subset(data, 20, seed=1).texts == part.texts
     assert stratified_subset(data, 20, seed=2).texts != part.texts
+
+
+def test_compare_announces_the_data_and_domain_adapt_reads_the_unlabelled_file(tmp_path, tiny_model_dir, capsys,
+                                                                              monkeypatch):
+    import core.mlm
+
+    read = []
+    real_tokenize = core.mlm.tokenize
+    monkeypatch.setattr(core.mlm, "tokenize", lambda tokenizer, texts, n: read.extend(texts) or
+                        real_tokenize(tokenizer, texts, n))
+    rows = "".join(f"{'great' if i % 2 else 'awful'} film number {i},{'pos' if i % 2 else 'neg'}\n" for i in range(80))
+    labelled = tmp_path / "reviews.csv"
+    labelled.write_text("comment,verdict\n" + rows + "great film number 1,pos\n", encoding="utf-8")
+    unlabelled = tmp_path / "more.csv"
+    unlabelled.write_text("text\nan unseen domain sentence\nanother one about the plot\n\n", encoding="utf-8")
+    code = main(["compare", "--data", str(labelled), "--n-train", "40", "--n-test", "20", "--strategies",
+                 "domain_adapt", "--epochs", "1", "--mlm-steps", "2", "--max-length", "16", "--batch-size", "64",
+                 "--model", tiny_model_dir, "--unlabelled", str(unlabelled), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "data: Text column 'comment' and label column 'verdict' (detected; choose others to change them)." in err
+    assert "data: 1 row repeating an earlier text was left out" in err
+    assert "data: Label map of 'verdict': 'neg' = 0 (40), 'pos' = 1 (40)." in err
+    assert "data: 2 unlabelled texts for continued pre-training" in err
+    assert "% of training texts are longer than 16 tokens and will be cut" in err
+    assert {"an unseen domain sentence", "another one about the plot"} <= set(read)  # masked-LM read them

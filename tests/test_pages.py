@@ -79,8 +79,9 @@ def sidebar_of(at: AppTest) -> list[str]:
 
 
 def shown(markdown: str) -> str:
-    """What a markdown element shows for text escaped with ui.safe.plain (backslash escapes removed)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """What a markdown element shows for text escaped with ui.safe.plain: backslash escapes and the invisible
+    word joiners that stop autolinks removed."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def texts_of(elements) -> list[str]:
@@ -204,13 +205,12 @@ def test_markup_in_a_file_name_columns_and_labels_is_shown_as_text():
                                                     f"review,:red[verdict]\n{rows}".encode(), "text/csv")
     at.run()
     sources = " ".join(caption.value for caption in at.caption)
-    assert "\\[x\\](javascript\\:alert(1)).csv" in sources  # the link syntax is escaped, so no link is made
-    assert "'\\<b\\>yes\\</b\\>' = 1" in sources and "'\\*\\*no\\*\\*' = 0" in sources
-    assert "\\:red\\[verdict\\]" in sources  # no coloured text directive
+    assert "\\[x\\]\\(javascript\u2060\\:alert\\(1\\)\\)" in sources  # link syntax escaped: no link is made
+    assert "\\<b\\>yes\\<\\/b\\>" in sources and "\\*\\*no\\*\\*" in sources
+    assert "\u2060\\:red\\[verdict\\]" in sources  # no coloured text directive
     shown_text = " ".join(texts_of(at.caption))
     assert "Label map of ':red[verdict]': '**no**' = 0 (20), '<b>yes</b>' = 1 (20)." in shown_text
     assert not at.exception
-
 
 
 def test_unlabelled_texts_uploaded_on_the_data_page_reach_the_dataset():

@@ -240,3 +240,21 @@ def test_predictions_of_numbers_and_several_targets_are_kept_per_target(rated_sp
     multi = train(RunConfig(strategy="tfidf"), make_splits(data, n_train=100, n_test=40, seed=0))
     assert {"true", "predicted", "correct", "P(neg)", "score: true", "score: predicted", "score: error"} <= \
         set(multi.predictions.columns)
+
+
+def test_class_weighted_loss_gives_a_rare_class_weight_and_recall():
+    from core.sources import load_source
+
+    data = load_source("synthetic", n_synthetic=800, positive_ratio=0.1, difficulty="hard", seed=3)
+    targets = tasks.targets_of(make_splits(data, n_train=300, n_test=300, seed=0).train, class_weighted=True)
+    assert targets[0].class_weights == pytest.approx((300 / (2 * 270), 300 / (2 * 30)))
+    splits = make_splits(data, n_train=300, n_test=300, seed=0)
+    plain = train(RunConfig(strategy="tfidf"), splits).result
+    weighted = train(RunConfig(strategy="tfidf", class_weighted=True), splits).result
+    recall = {run: {c["label"]: c["recall"] for c in result.per_class} for run, result in
+              (("plain", plain), ("weighted", weighted))}
+    assert recall["plain"]["positive"] == 0.0 < recall["weighted"]["positive"]  # 1 in 10: ignored without weights
+    assert weighted.macro_f1 > plain.macro_f1
+    logits = torch.tensor([[2.0, 0.0], [2.0, 0.0]])  # both say "negative": right for the first, wrong for the second
+    y = torch.tensor([[0.0], [1.0]])
+    assert tasks.loss(logits, y, targets) > tasks.loss(logits, y, tasks.targets_of(splits.train))  # rare-class errors cost more

@@ -282,6 +282,9 @@ def test_time_estimate_is_measured_and_orders_the_strategies(tiny_model_dir, tin
     seconds = {s: estimate_run_seconds(RunConfig(strategy=s, model=tiny_model_dir, max_length=16), tiny_splits)
                for s in ("full", "frozen", "tfidf")}
     assert seconds["full"] > seconds["frozen"] > 0 and seconds["tfidf"] == estimate.TFIDF_SECONDS
+    checkpointed = estimate_run_seconds(RunConfig(model=tiny_model_dir, max_length=16, gradient_checkpointing=True),
+                                        tiny_splits)
+    assert checkpointed > seconds["full"]  # every training step runs the forward pass twice
 
 
 def _runs_out_of_memory_above(batch_size: int, error: BaseException, monkeypatch) -> list[int]:

@@ -40,8 +40,9 @@ def mistakes_section(runs: dict) -> None:
     true = true_col.selectbox("True class", labels, key=f"mistakes_true_{name}")
     predicted = predicted_col.selectbox("Predicted as", labels, key=f"mistakes_predicted_{name}")
     wrong = mistakes(table, None if true == ANY else true, None if predicted == ANY else predicted)
-    st.caption(f"{len(wrong):,} of {len(table):,} test texts wrong in this cell of the confusion matrix, "
-               "the most confident mistakes first.")
+    where = " in this cell of the confusion matrix" if ANY not in (true, predicted) else ""
+    st.caption(f"{len(wrong):,} of {len(table):,} test texts wrong{where}, the most confident mistakes first. "
+               "Choose a true and a predicted class to see one cell.")
     _show(wrong[["text", "true", "predicted", "confidence"]])
 
 
