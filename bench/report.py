@@ -364,6 +364,36 @@ def dashboard(d: dict) -> tuple[str, bool]:
             f"{d['cancel_seconds']:.2f} s", all(d["targets"].values()))
 
 
+def onnx_vs_torch(d: dict) -> tuple[str, None]:
+    single, batch = d["single"], d["batch"]
+    return (f"single text p50 ONNX {single['onnx']['p50_ms']:.1f} ms vs PyTorch {single['torch']['p50_ms']:.1f} ms "
+            f"({d['onnx_speedup_over_torch']['single_p50']:.2f}x); batches of 64: ONNX "
+            f"{batch['onnx']['texts_per_second_median']:.0f} vs PyTorch {batch['torch']['texts_per_second_median']:.0f} "
+            "texts/s", None)
+
+
+def service_latency(d: dict) -> tuple[str, bool]:
+    base = d["baseline"]
+    return (f"{d['service_backend']}: p50 {base['p50_ms']:.1f} / p95 {base['p95_ms']:.1f} / p99 {base['p99_ms']:.1f} ms, "
+            f"one request at a time ({base['texts_per_second']:.0f} texts/s)", d["pass"]["idle_p50_10ms"])
+
+
+def service_load(d: dict) -> tuple[str, bool]:
+    single, checks = d["single"], d["checks"]
+    return (f"{d['service_backend']}: {single['requests']:,} requests, {single['errors_other_than_503']} errors "
+            f"other than 503; p50 {single['p50_ms']:.0f} / p99 {single['p99_ms']:.0f} ms; "
+            f"{single['ok_texts_per_second']:.0f} texts/s ({checks['single_users_texts_per_second_vs_baseline']:.2f}x "
+            "one at a time)", d["pass"]["no_5xx_but_503"])
+
+
+def service_saturation(d: dict) -> tuple[str, bool]:
+    checks, batched = d["checks"], d["batched"]
+    return (f"{d['service_backend']}: {batched['ok_texts_per_second']:.0f} texts/s = "
+            f"{checks['saturated_texts_per_second_vs_baseline']:.1f}x one at a time; tokens/s "
+            f"{100 * checks['saturated_tokens_vs_big_batch']:.0f}% of the best single large forward batch",
+            d["pass"]["throughput_3x_baseline"] and d["pass"]["tokens_half_of_big_batch"])
+
+
 @dataclass(frozen=True)
 class Row:
     """One line of README.md's table: what it measures, from which case, and how to read a result."""
@@ -405,6 +435,18 @@ ROWS = (
     Row("precision gain: feature pass and full fine-tune step", "bf16_features", "(report)", precision_probe),
     Row("dashboard while `full` trains: page switch median / max; live step line; Cancel to \"cancelled\"",
         "ui_responsiveness", "< 1 s; <= 2 s; one batch", dashboard),
+    Row("ONNX (exported run) vs PyTorch, MiniLM `frozen` run, in one process", "onnx_vs_torch", "(report: picks "
+        "the service's default)", onnx_vs_torch, lambda d: "onnx_speedup_over_torch" in d,
+        "python bench/run.py onnx_vs_torch"),
+    Row("REST service, idle single-text latency (default backend)", "load_service", "p50 <= 10 ms", service_latency,
+        lambda d: d["service_backend"] == "onnx" and d["settings"].get("max_queue", 1024) >= 1024),
+    Row("REST service under 50 locust users x 1 text, 60 s, loopback", "load_service", "only 200 or 503",
+        service_load, lambda d: d["service_backend"] == "onnx" and d["settings"].get("max_queue", 1024) >= 1024),
+    Row("REST service at saturation (16 users x 32 texts), dynamic batching", "load_service",
+        ">= 3x one at a time; tokens/s >= 50% of a big batch", service_saturation,
+        lambda d: d["service_backend"] == "onnx" and d["settings"].get("max_queue", 1024) >= 1024),
+    Row("... the same with the PyTorch backend", "load_service", ">= 3x one at a time; tokens/s >= 50% of a big batch",
+        service_saturation, lambda d: d["service_backend"] == "torch"),
 )
 
 

@@ -14,7 +14,6 @@ import shutil
 import time
 from pathlib import Path
 
-from core.mistakes import write_predictions
 from core.results import RunResult
 
 DEFAULT_RUNS_ROOT = Path(os.environ.get("TL_LAB_RUNS", "runs"))
@@ -49,6 +48,8 @@ def save_run(run_dir: Path, result: RunResult, predictor=None, data_info: dict |
         if predictor is not None:
             predictor.save(partial / "model")
         if predictions is not None:
+            from core.mistakes import write_predictions  # pandas: loaded only when a run is saved
+
             write_predictions(partial, predictions)
         write_json(partial / "config.json", {"run": result.config, "data": data_info or {}})
         write_json(partial / "result.json", {**result.to_dict(), "model_dir": str(run_dir) if predictor else None})

@@ -8,7 +8,7 @@ from core.columns import detect_columns
 from core.errors import DataError, LabError
 from core.predict import prediction_fields
 from core.service import client_snippets
-from core.tables import FORMATS, read_table
+from core.tables import FORMATS, read_table, safe_csv
 from ui.explain import explain_section
 from ui.runs import cached_predictor, runs_by_name, saved_run_picker
 from ui.state import TRAIN_PAGE, kept, set_kept
@@ -75,7 +75,7 @@ def batch_section(predictors: dict) -> None:
     stored = st.session_state.get(BATCH_KEY)
     if stored and stored[0] == upload.file_id:
         st.dataframe(stored[1].head(200), hide_index=True)
-        st.download_button("Download predictions (CSV)", stored[1].to_csv(index=False), "predictions.csv", "text/csv",
+        st.download_button("Download predictions (CSV)", safe_csv(stored[1]), "predictions.csv", "text/csv",
                            on_click="ignore", icon=":material/download:")
 
 

@@ -92,8 +92,8 @@ def test_every_registered_strategy_has_its_own_colour_and_unknown_ids_get_a_pale
 
 
 
-def sweep_row(strategy, n_train, mean, std, runs=3):
-    return {"strategy": strategy, "n_train": n_train, "mean_accuracy": mean, "std_accuracy": std, "runs": runs}
+def sweep_row(strategy, value, mean, std, runs=3):
+    return {"strategy": strategy, "value": value, "mean_accuracy": mean, "std_accuracy": std, "runs": runs}
 
 
 def test_sweep_chart_draws_a_mean_line_in_a_one_std_band_per_strategy_on_a_log_axis():
@@ -107,10 +107,28 @@ def test_sweep_chart_draws_a_mean_line_in_a_one_std_band_per_strategy_on_a_log_a
     assert lower.fill == "tonexty" and lower.fillcolor.startswith("rgba(") and upper.fill is None
     assert line.line.color == strategy_color("frozen") and line.mode == "lines+markers"
     assert not upper.showlegend and not lower.showlegend and upper.legendgroup == lower.legendgroup == "frozen"
-    assert fig.data[5].name == "full" and fig.data[5].customdata[1][1] == 2  # std and runs, for the hover
+    assert fig.data[5].name == "full" and fig.data[5].customdata[1][2] == 2  # value, std and runs, for the hover
+    assert fig.data[5].customdata[1][0] == "1,000 training examples"
     assert "runs" in line.hovertemplate
     assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.ticktext) == ["100", "1,000"]
     assert fig.layout.yaxis.range == pytest.approx((0.50, 0.91))  # lowest band edge - 5 points, highest + 5
+
+
+def test_sweep_chart_over_another_setting_and_with_published_results():
+    from core.references import references_for
+    from core.vary import parse_vary
+
+    summary = [sweep_row("full", 0.1, 0.70, 0.02), sweep_row("full", 0.3, 0.60, 0.05)]
+    fig = sweep_chart(summary, parse_vary("dropout=0.1,0.3"))
+    assert fig.layout.xaxis.type == "linear" and list(fig.layout.xaxis.ticktext) == ["0.1", "0.3"]
+    assert fig.layout.xaxis.title.text == "dropout"
+    sizes = [sweep_row("full", 100, 0.70, 0.02), sweep_row("full", 1000, 0.80, 0.01)]
+    marked = sweep_chart(sizes, references=references_for("rotten_tomatoes"))
+    stars = [trace for trace in marked.data if trace.name == "published results"]
+    assert len(stars) == 1 and list(stars[0].x) == [9_596, 9_596] and max(stars[0].y) == 0.815
+    assert list(marked.layout.xaxis.ticktext) == ["100", "1,000", "9,596"] and marked.layout.yaxis.range[1] >= 0.815
+    assert not [t for t in sweep_chart(summary, parse_vary("dropout=0.1,0.3"), references_for("imdb")).data
+                if t.name == "published results"]  # published results are sizes: only on the size sweep
 
 
 def test_sweep_chart_keeps_a_readable_accuracy_range_for_its_first_points():

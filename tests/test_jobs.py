@@ -12,6 +12,7 @@ from core.jobs import Job, SweepJob
 from core.results import RunResult
 from core.sweep import PlannedRun
 from core.training import TrainOutcome
+from core.vary import SIZE, Vary
 
 
 def wait(job, seconds=60):
@@ -67,12 +68,12 @@ def test_events_since_is_incremental(tiny_splits, tmp_path):
 
 
 def test_sweep_job_records_every_run_and_summarises_them(tiny_splits):
-    sweep = SweepJob(RunConfig(strategy="tfidf"), ["tfidf"], [20, 10], 2, tiny_splits, {"data": "toy"}).start()
+    sweep = SweepJob(RunConfig(strategy="tfidf"), ["tfidf"], Vary(SIZE, (20, 10)), 2, tiny_splits, {"data": "toy"}).start()
     wait(sweep)
     assert sweep.status == "finished" and sweep.current_run is None
     assert [(r.n_train, r.seed) for r in sweep.records] == [(10, 0), (10, 1), (20, 0), (20, 1)]
     payload = sweep.payload()
-    assert payload["config"]["sizes"] == [10, 20] and payload["config"]["n_test"] == len(tiny_splits.test)
+    assert payload["config"]["values"] == [10, 20] and payload["config"]["n_test"] == len(tiny_splits.test)
     assert [row["runs"] for row in payload["summary"]] == [2, 2]
     assert payload["winners"] == {10: "tfidf", 20: "tfidf"}
 
@@ -88,7 +89,7 @@ def test_sweep_job_shows_records_as_they_arrive_and_cancel_stops_it(tiny_splits,
         return TrainOutcome(RunResult(config.strategy, test_accuracy=0.75, macro_f1=0.74))
 
     monkeypatch.setattr("core.sweep.train", paced_train)
-    sweep = SweepJob(RunConfig(), ["full", "tfidf"], [10, 20], 2, tiny_splits).start()
+    sweep = SweepJob(RunConfig(), ["full", "tfidf"], Vary(SIZE, (10, 20)), 2, tiny_splits).start()
     assert sweep.records == [] and sweep.current_run == PlannedRun(10, 0, "full")
     released.release()
     deadline = time.time() + 10
@@ -103,7 +104,7 @@ def test_sweep_job_shows_records_as_they_arrive_and_cancel_stops_it(tiny_splits,
 
 
 def test_a_failing_strategy_is_recorded_with_its_reason_while_the_others_go_on(tiny_splits):
-    sweep = SweepJob(RunConfig(model="no-such-model"), ["frozen", "tfidf"], [10, 20], 1, tiny_splits).start()
+    sweep = SweepJob(RunConfig(model="no-such-model"), ["frozen", "tfidf"], Vary(SIZE, (10, 20)), 1, tiny_splits).start()
     wait(sweep)
     assert sweep.status == "finished"
     statuses = {(r.strategy, r.n_train): r.status for r in sweep.records}
@@ -114,7 +115,7 @@ def test_a_failing_strategy_is_recorded_with_its_reason_while_the_others_go_on(t
 
 
 def test_a_crashing_sweep_fails_with_the_reason(tiny_splits):
-    sweep = SweepJob(RunConfig(strategy="tfidf"), ["tfidf"], [10_000], 1, tiny_splits).start()
+    sweep = SweepJob(RunConfig(strategy="tfidf"), ["tfidf"], Vary(SIZE, (10_000,)), 1, tiny_splits).start()
     wait(sweep)
     assert sweep.status == "failed" and "training size of 10000 is impossible" in sweep.error
 

@@ -3,7 +3,8 @@ TestClient on real saved runs (a tiny random BERT and TF-IDF, trained here), bat
 concurrent requests, the started server on loopback, and a schemathesis run over its schema.
 
 Only the overload test swaps the model for a stub that blocks until told, so that the queue fills
-deterministically; everything else predicts with the runs' real models."""
+deterministically; everything else predicts with the runs' real models (the batching test counts
+and slows the real model's calls)."""
 
 from __future__ import annotations
 
@@ -392,7 +393,7 @@ def wait_for_health(url: str, process: subprocess.Popen, seconds: float = 60) ->
     raise AssertionError(f"the service did not answer on {url} within {seconds} s")
 
 
-@pytest.mark.slow  # a subprocess that imports torch and FastAPI: about 6 s on an idle machine
+@pytest.mark.slow  # a subprocess that imports torch and FastAPI: 4 s on an idle machine, 6-9 s under load
 def test_the_started_server_answers_the_dashboards_snippets(runs_root):
     """`python -m core serve` on loopback, then the Playground's curl and Python snippets against it."""
     import httpx

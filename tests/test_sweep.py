@@ -139,9 +139,11 @@ def test_vary_parses_checks_and_describes_any_setting():
             parse_vary(text)
 
 
-@pytest.mark.parametrize("text, field", [("lr=0.001,0.01", "lr_head"), ("epochs=1,2", "epochs"),
-                                         ("dropout=0,0.5", "dropout"), ("max_length=16,32", "max_length")])
-def test_a_sweep_over_a_setting_gives_each_run_that_value_on_the_same_sample(tiny_splits, monkeypatch, text, field):
+@pytest.mark.parametrize("text, field, strategy", [
+    ("lr=0.001,0.01", "lr_head", "frozen"), ("epochs=1,2", "epochs", "frozen"), ("dropout=0,0.5", "dropout", "frozen"),
+    ("max_length=16,32", "max_length", "frozen"), ("top_k=1,2", "top_k", "top_k"), ("lora_r=2,4", "lora_r", "lora")])
+def test_a_sweep_over_a_setting_gives_each_run_that_value_on_the_same_sample(tiny_splits, tiny_model_dir, monkeypatch,
+                                                                             text, field, strategy):
     seen = []
 
     def recording_train(config, splits, on_event=None, stop=None):
@@ -150,8 +152,9 @@ def test_a_sweep_over_a_setting_gives_each_run_that_value_on_the_same_sample(tin
 
     monkeypatch.setattr("core.sweep.train", recording_train)
     vary = parse_vary(text)
-    records = run_sweep_on_splits(tiny_splits, RunConfig(strategy="frozen", max_length=32, epochs=1),
-                                  ["frozen"], vary, seeds=2, n_train=30)
+    base = RunConfig(strategy=strategy, model=tiny_model_dir, max_length=32, epochs=1)
+    records = run_sweep_on_splits(tiny_splits, base, [strategy], vary, seeds=2, n_train=30)
+    assert all(r.status == "finished" for r in records), [r.reason for r in records]
     assert [(r.setting, r.value, r.seed) for r in records] == [(vary.setting, v, s) for v in vary.values
                                                                for s in (0, 1)]
     assert [value for value, *_ in seen] == [v for v in vary.values for _ in (0, 1)]

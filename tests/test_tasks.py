@@ -214,9 +214,10 @@ def test_sweep_refuses_regression_with_a_reason(tmp_path):
     path = write_csv(tmp_path / "rated.csv", rated_rows(200))
     data = load_file(path, text_column="review", label_column="score")
     from core.sweep import run_sweep
+    from core.vary import SIZE, Vary
 
     with pytest.raises(DataError, match="single-label classification"):
-        run_sweep(data, RunConfig(strategy="tfidf"), ["tfidf"], [50], 1, n_test=40)
+        run_sweep(data, RunConfig(strategy="tfidf"), ["tfidf"], Vary(SIZE, (50,)), 1, n_test=40)
 
 
 def test_labeled_texts_checks_its_targets():
