@@ -87,7 +87,7 @@ def matrix():
             yield pytest.param(family, strategy, marks=marks, id=f"{family}-{strategy}")
 
 
-@pytest.mark.parametrize("family, strategy", matrix())
+@pytest.mark.parametrize("family, strategy", list(matrix()))
 def test_every_strategy_trains_or_refuses_on_every_family(family_dirs, tiny_splits, family, strategy):
     config = RunConfig(strategy=strategy, model=family_dirs[family], epochs=2, max_length=32, batch_size=8,
                        top_k=1, mlm_steps=2)
