@@ -59,7 +59,8 @@ def _one_prediction(row: np.ndarray, target: Target) -> Prediction:
                       {name: float(p) for name, p in zip(target.label_names, row)})
 
 
-def _targets_from_manifest(manifest: dict) -> tuple[Target, ...]:
+def targets_from_manifest(manifest: dict) -> tuple[Target, ...]:
+    """What a saved model predicts, from its manifest (runs saved before targets were recorded: classes)."""
     if "targets" in manifest:
         return tuple(Target.from_dict(values) for values in manifest["targets"])
     return classification_targets(manifest["label_names"])  # saved before targets were recorded
@@ -140,7 +141,7 @@ class EncoderPredictor(Predictor):
         """Rebuild the architecture from the saved config, then fill it from safetensors."""
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        targets = _targets_from_manifest(manifest)
+        targets = targets_from_manifest(manifest)
         config = AutoConfig.from_pretrained(folder / "encoder", local_files_only=True)
         encoder = AutoModel.from_config(config)
         model = TextClassifier(encoder, manifest["pooling"], total_width(targets), manifest["dropout"])
@@ -211,7 +212,7 @@ class TfidfPredictor(Predictor):
         vec = TfidfVectorizer(ngram_range=tuple(settings["ngram_range"]), sublinear_tf=settings["sublinear_tf"],
                               lowercase=settings["lowercase"], vocabulary=settings["vocabulary"])
         vec.idf_ = arrays["idf"]
-        targets = _targets_from_manifest(manifest)
+        targets = targets_from_manifest(manifest)
         models = []
         for i, target in enumerate(targets):
             if target.kind == "regression":

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import ConfigError
-from core.predict import MANIFEST, Predictor, _targets_from_manifest, load_predictor
+from core.predict import MANIFEST, Predictor, targets_from_manifest, load_predictor
 from core.saved_runs import SavedRun, find_saved_runs
 from core.tasks import Target
 
@@ -53,7 +53,7 @@ def servable_runs(root: Path) -> dict[str, ServedRun]:
     for run in find_saved_runs(root):
         try:
             manifest = json.loads((run.folder / "model" / MANIFEST).read_text())
-            targets = _targets_from_manifest(manifest)
+            targets = targets_from_manifest(manifest)
         except (OSError, ValueError, KeyError, TypeError):
             continue  # no model saved (or not one this tool wrote)
         found.setdefault(run.folder.name, ServedRun(run.folder.name, run, targets, manifest.get("max_length")))
