@@ -27,6 +27,8 @@ from core.texts import LabeledTexts, Splits
 from core.training import train
 from tests.support import make_texts, rated_rows
 
+pytestmark = pytest.mark.slow  # every test exports a model first (3-6 s each); the suite still runs them
+
 # One word, ordinary sentences, and one far longer than max_length (truncated): a batch of these
 # is padded, so a mishandled attention mask or sequence axis shows up as different probabilities.
 TEXTS = ["great", "a wonderful, moving film", "I hated every minute of this dull, lifeless film",

@@ -276,8 +276,8 @@ def compare_family(family_dirs, family, tmp_path, strategies, *extra):
     return code, {run["strategy"]: run for run in runs}
 
 
-@pytest.mark.parametrize("family", [pytest.param(f, marks=() if f == "deberta-v2" else pytest.mark.slow)
-                                    for f in FAMILIES])
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
 def test_cli_compares_every_strategy_on_every_family(family_dirs, tmp_path, capsys, family):
     code, runs = compare_family(family_dirs, family, tmp_path, list(STRATEGIES))
     assert code == 0 and set(runs) == set(STRATEGIES)
@@ -287,6 +287,7 @@ def test_cli_compares_every_strategy_on_every_family(family_dirs, tmp_path, caps
     assert "Traceback" not in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_trains_with_gradient_checkpointing_and_saves_a_loadable_run(family_dirs, tmp_path, capsys):
     from core.predict import load_predictor
 

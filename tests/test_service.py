@@ -454,6 +454,7 @@ def schemathesis_case_test():
 
     schema = schemathesis.pytest.from_fixture("api_schema")
 
+    @pytest.mark.slow
     @schema.parametrize()
     @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
     def test_generated_requests_never_get_a_server_error(case):
