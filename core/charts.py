@@ -12,9 +12,7 @@ import plotly.graph_objects as go
 
 from core.results import RunResult, epoch_score, score_name_of
 from core.strategies import STRATEGIES
-from core.vary import SIZE, Vary
-
-SIZES = Vary(SIZE, (1,))  # the default axis of a sweep chart: training size
+from core.vary import CLASSIC, Vary
 
 # Tableau-like colours, readable on white and for the common colour-vision deficiencies.
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")
@@ -204,7 +202,7 @@ def _transparent(hex_color: str, alpha: float) -> str:
     return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
-def sweep_chart(summary: list[dict], vary: Vary = SIZES, references=()) -> go.Figure:
+def sweep_chart(summary: list[dict], vary: Vary = CLASSIC, references=()) -> go.Figure:
     """Mean test accuracy vs the varied setting (log axis for sizes and learning rates), one line per
     strategy in a ±1 std band; published results (core.references) as labelled stars at their size.
 
@@ -231,15 +229,14 @@ def sweep_chart(summary: list[dict], vary: Vary = SIZES, references=()) -> go.Fi
     references = list(references) if vary.is_size else []
     _add_references(fig, references)
     values = sorted({row["value"] for row in summary} | {reference.n_train for reference in references})
-    fig.update_xaxes(type="log" if vary.log_scale else "linear", tickvals=values, ticktext=tick_texts(vary, values))
+    fig.update_xaxes(type="log" if vary.log_scale else "linear", tickvals=values, ticktext=vary.tick_texts(values))
     # Padded, so the first points of a live sweep do not stretch a 1-point gap over the whole height.
     low = min((row["mean_accuracy"] - row["std_accuracy"] for row in summary), default=0.5)
     high = max([row["mean_accuracy"] + row["std_accuracy"] for row in summary]
                + [reference.accuracy for reference in references], default=0.5)
     fig.update_yaxes(tickformat=".0%", range=[max(0.0, low - 0.05), min(1.02, high + 0.05)])
-    scale = " (log scale)" if vary.log_scale else ""
-    return _layout(fig, f"Test accuracy vs {vary.title} (mean over seeds, band: ±1 std)",
-                   f"{'training examples' if vary.is_size else vary.title}{scale}", "held-out test accuracy", height=400)
+    return _layout(fig, f"Test accuracy vs {vary.title} (mean over seeds, band: ±1 std)", vary.axis_title,
+                   "held-out test accuracy", height=400)
 
 
 def _add_references(fig: go.Figure, references) -> None:
@@ -252,8 +249,3 @@ def _add_references(fig: go.Figure, references) -> None:
                     textfont=dict(size=10, color="#6F6F6F"), customdata=[[r.method, r.source] for r in references],
                     hovertemplate="%{customdata[0]}: %{y:.1%} with %{x:,} training texts<br>%{customdata[1]}"
                                   "<extra></extra>")
-
-
-def tick_texts(vary: Vary, values) -> list[str]:
-    """Axis labels for the values run: '1,000' for sizes, '5e-05' for rates, '0.1' otherwise."""
-    return [f"{int(v):,}" if vary.is_size else f"{v:g}" for v in values]

@@ -13,9 +13,8 @@ import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from core.charts import SIZES, tick_texts  # noqa: E402
 from core.results import RunResult, epoch_score  # noqa: E402
-from core.vary import Vary  # noqa: E402
+from core.vary import CLASSIC, Vary  # noqa: E402
 
 
 def _score_bars(ax, runs: list[RunResult]) -> None:
@@ -98,7 +97,7 @@ def save_comparison_png(results: list[RunResult], path: Path, dpi: int = 300) ->
     return Path(path)
 
 
-def sweep_figure(summary: list[dict], vary: Vary = SIZES):
+def sweep_figure(summary: list[dict], vary: Vary = CLASSIC):
     """Mean test accuracy against the varied setting, a +-1 std band per strategy."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for strategy in dict.fromkeys(row["strategy"] for row in summary):
@@ -111,9 +110,9 @@ def sweep_figure(summary: list[dict], vary: Vary = SIZES):
     if vary.log_scale:
         ax.set_xscale("log")
     values = sorted({row["value"] for row in summary})
-    ax.set_xticks(values, tick_texts(vary, values))  # the values run, not powers of ten
+    ax.set_xticks(values, vary.tick_texts(values))  # the values run, not powers of ten
     ax.minorticks_off()
-    ax.set_xlabel(("training examples" if vary.is_size else vary.title) + (" (log scale)" if vary.log_scale else ""))
+    ax.set_xlabel(vary.axis_title)
     ax.set_ylabel("held-out test accuracy")
     ax.set_title(f"Accuracy vs {vary.title} (mean, band = +-1 std over seeds)")
     ax.grid(alpha=0.3)
@@ -122,7 +121,7 @@ def sweep_figure(summary: list[dict], vary: Vary = SIZES):
     return fig
 
 
-def save_sweep_png(summary: list[dict], path: Path, vary: Vary = SIZES, dpi: int = 200) -> Path:
+def save_sweep_png(summary: list[dict], path: Path, vary: Vary = CLASSIC, dpi: int = 200) -> Path:
     """Write the sweep figure to `path`."""
     fig = sweep_figure(summary, vary)
     fig.savefig(path, dpi=dpi)

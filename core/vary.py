@@ -92,6 +92,15 @@ class Vary:
         """One value in words (see `value_words`)."""
         return value_words(self.setting, value)
 
+    @property
+    def axis_title(self) -> str:
+        """The x-axis title of a sweep chart: 'training examples (log scale)', 'dropout'."""
+        return ("training examples" if self.is_size else self.title) + (" (log scale)" if self.log_scale else "")
+
+    def tick_texts(self, values) -> list[str]:
+        """Axis labels for the values run: '1,000' for sizes, '5e-05' for rates, '0.1' otherwise."""
+        return [f"{int(v):,}" if self.is_size else f"{v:g}" for v in values]
+
     def apply(self, value, config: RunConfig, train: LabeledTexts, seed: int) -> tuple[RunConfig, LabeledTexts]:
         """The run's config and training texts with this setting at `value` (size: already sampled)."""
         if self.setting == NOISE:
@@ -100,6 +109,9 @@ class Vary:
         if self.is_size or field is None:  # TF-IDF has no learning rate: it runs as it is
             return config, train
         return config.replace(**{field: value}), train
+
+
+CLASSIC = Vary(SIZE, (100, 300, 1000))  # the data-size sweep: what charts of a sweep show by default
 
 
 def value_words(setting: str, value) -> str:
