@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -16,24 +17,28 @@ from core.training import train
 def run_queue(configs: list[RunConfig], splits: Splits, runs_root: Path | None,
               on_event: Callable | None = None, stop: threading.Event | None = None,
               data_info: dict | None = None, on_run: Callable | None = None,
-              results: list | None = None) -> list[RunResult]:
+              results: list | None = None, slot: Callable | None = None) -> list[RunResult]:
     """Train every config in order. Finished runs are saved under `runs_root` (when given).
 
     `on_run(index, config)` is called before each run; results are appended to `results` as
-    they finish (a live list a reader may watch). After a cancel the remaining runs are recorded
-    as cancelled, not started.
+    they finish (a live list a reader may watch). `slot(index)` is a context manager around each
+    run that waits for the scheduler's go (core.jobs) and yields False if the wait was cancelled.
+    After a cancel the remaining runs are recorded as cancelled, not started.
     """
     results = [] if results is None else results
+    slot = slot or (lambda index: nullcontext(True))
     for index, config in enumerate(configs):
         if on_run is not None:
             on_run(index, config)
-        if stop is not None and stop.is_set():
-            results.append(RunResult(strategy=config.strategy, status="cancelled", reason="Cancelled before it started.",
-                                     model=config.model, config=config.to_dict()))
-            continue
-        outcome = train(config, splits, on_event, stop)
-        if runs_root is not None and outcome.result.ok:
-            _save(outcome, runs_root, data_info)
+        with slot(index) as go:
+            if not go or (stop is not None and stop.is_set()):
+                results.append(RunResult(strategy=config.strategy, status="cancelled",
+                                         reason="Cancelled before it started.", model=config.model,
+                                         config=config.to_dict()))
+                continue
+            outcome = train(config, splits, on_event, stop)
+            if runs_root is not None and outcome.result.ok:
+                _save(outcome, runs_root, data_info)
         results.append(outcome.result)
     return results
 

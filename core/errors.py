@@ -21,6 +21,10 @@ class TrainingError(LabError, RuntimeError):
     """Training stopped for a reason the user should see (NaN loss, ...)."""
 
 
+class LimitError(LabError):
+    """Work refused because a limit of this server would be exceeded; the message says which."""
+
+
 class Cancelled(Exception):
     """Raised inside training when the stop flag is set; a run turns it into a `cancelled` result.
 

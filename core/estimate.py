@@ -114,3 +114,62 @@ def features_run_seconds(config, splits) -> float:
 def tfidf_run_seconds(config, splits) -> float:
     """TF-IDF takes seconds whatever the settings."""
     return TFIDF_SECONDS
+
+
+# -- memory: what the scheduler admits and packs (core.scheduler) --------------------------------
+
+BASE_BYTES = 400 * 2**20  # tokenizer, data, Python objects and allocator slack around one run
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes of an encoder that memory depends on, read from its config (no weights loaded)."""
+
+    parameters: int
+    hidden: int
+    layers: int
+    heads: int
+
+
+@lru_cache(maxsize=16)
+def model_shape(model_name: str) -> ModelShape:
+    """Parameter count and sizes, from the config alone: the model is built on the meta device."""
+    from transformers import AutoConfig, AutoModel
+
+    from core.models import _from_pretrained, resolve_model_source
+
+    config = _from_pretrained(AutoConfig, resolve_model_source(model_name))
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in AutoModel.from_config(config).parameters())
+    return ModelShape(parameters, getattr(config, "hidden_size", 768), getattr(config, "num_hidden_layers", 12),
+                      getattr(config, "num_attention_heads", 12))
+
+
+def _activation_bytes(shape: ModelShape, batch: int, length: int) -> int:
+    """fp32 activations kept for the backward pass of one micro-batch: per layer about
+    batch*length*hidden*(34 + 5*heads*length/hidden) half-precision bytes (Korthikanti et al., 2022), doubled for fp32."""
+    per_layer = batch * length * shape.hidden * (34 + 5 * shape.heads * length / shape.hidden) * 2
+    return int(per_layer * shape.layers)
+
+
+def encoder_run_bytes(config, splits) -> int:
+    """Weights, gradients and AdamW state (16 bytes per parameter) plus one micro-batch of activations."""
+    shape = model_shape(config.model)
+    activations = _activation_bytes(shape, config.batch_size, config.max_length)
+    if config.gradient_checkpointing:
+        activations //= shape.layers
+    return BASE_BYTES + 16 * shape.parameters + activations
+
+
+def features_run_bytes(config, splits) -> int:
+    """Weights, one inference batch, and the cached features of every text."""
+    shape = model_shape(config.model)
+    texts = len(splits.train) + len(splits.val) + len(splits.test)
+    return BASE_BYTES + 4 * shape.parameters + _activation_bytes(shape, 64, config.max_length) // 4 \
+        + texts * shape.hidden * 4
+
+
+def tfidf_run_bytes(config, splits) -> int:
+    """The sparse TF-IDF matrices: about 60 bytes per character of training text covers words and bigrams."""
+    characters = sum(len(text) for text in splits.train.texts) + sum(len(text) for text in splits.val.texts)
+    return BASE_BYTES + 60 * characters

@@ -12,14 +12,17 @@ import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from core import journal
 from core.compare import run_queue
 from core.config import RunConfig
 from core.progress import Position, queue_position
 from core.results import RunResult
+from core.scheduler import Forecast, Scheduler, Ticket, shared
 from core.sweep import PlannedRun, SweepRecord, run_sweep_on_splits, sweep_config, sweep_payload, sweep_plan
 from core.texts import Splits
 from core.vary import Vary
@@ -34,6 +37,11 @@ class BackgroundJob:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     status: str = "queued"  # queued -> running -> finished | cancelled | failed
     error: str = ""  # why a failed job stopped
+    session: str = "local"  # whose work it is, for the scheduler's fairness
+    scheduler: Scheduler | None = None  # None: the process's shared one (core.scheduler.shared)
+    estimates: list[float] | None = None  # seconds per run, for the queue forecast (None: a minute each)
+    memory: list[int] | None = None  # peak bytes per run, for admission and packing (None: not checked)
+    journal: Path | None = None  # the session folder whose .pending journal keeps this job until it ends
 
     thread_name = "job"  # threads show up as tl-lab-<thread_name>-<id> in dumps and logs
 
@@ -41,16 +49,58 @@ class BackgroundJob:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name=f"tl-lab-{self.thread_name}-{self.id}", daemon=True)
+        self.tickets: list[Ticket] = []
+
+    def _submit(self, labels: list[str]) -> None:
+        """One ticket per run, chained in order (raises core.scheduler.LimitError if one can never fit)."""
+        self.scheduler = self.scheduler or shared()
+        seconds = self.estimates or [60.0] * len(labels)
+        memory = self.memory or [0] * len(labels)
+        try:
+            for label, run_seconds, run_bytes in zip(labels, seconds, memory):
+                self.tickets.append(self.scheduler.submit(self.session, label, run_seconds, run_bytes, chain=self.id))
+        except Exception:
+            self.scheduler.withdraw(self.tickets)
+            raise
+
+    @contextmanager
+    def _slot(self, index: int):
+        """Wait for the scheduler's go for run `index` (False if cancelled meanwhile), hand it back after."""
+        ticket = self.tickets[index]
+        try:
+            yield self.scheduler.acquire(ticket, self._stop)
+        finally:
+            self.scheduler.release(ticket)
+
+    def waiting(self) -> Forecast | None:
+        """While the next run waits for its turn: its place in line and expected start, and the expected
+        end of this job's last run (a Forecast); None once it trains or the job is over."""
+        pending = [t for t in self.tickets if t.state in ("waiting", "running")]
+        if self.done or not pending or pending[0].state != "waiting":
+            return None
+        forecast = self.scheduler.forecast()
+        first, last = forecast.get(pending[0].id), forecast.get(pending[-1].id)
+        return Forecast(first.start, last.end, first.place) if first and last else None
 
     def start(self) -> Self:
-        """Start the worker thread (once)."""
+        """Start the worker thread (once), after writing the job to the journal (core.journal)."""
+        if self.journal is not None:
+            journal.record(self.journal, self.id, self.journal_kind, self.journal_plan(), self.data_info, self.splits)
         self.status = "running"
         self._thread.start()
         return self
 
+    journal_kind = "compare"
+
+    def journal_plan(self) -> dict:
+        """What the journal needs to queue this job again after a restart."""
+        raise NotImplementedError
+
     def cancel(self) -> None:
-        """Ask the worker to stop at the next batch; queued runs are not started."""
+        """Ask the worker to stop at the next batch; queued runs are taken out of the line, not started."""
         self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.withdraw(self.tickets)
 
     @property
     def cancel_requested(self) -> bool:
@@ -79,6 +129,11 @@ class BackgroundJob:
         except Exception as exc:  # noqa: BLE001 - the page must see why the worker died
             log.exception("%s %s crashed", self.thread_name, self.id)
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:  # whatever happened, this job's places in line go to the others
+            for ticket in self.tickets:
+                self.scheduler.release(ticket)
+            if self.journal is not None:
+                journal.remove(self.journal, self.id)
 
 
 WORKER_NICENESS = 10
@@ -116,6 +171,7 @@ class Job(BackgroundJob):
     def __post_init__(self):
         super().__post_init__()
         self._events: list[JobEvent] = []
+        self._submit([config.strategy for config in self.configs])
 
     def events_since(self, index: int) -> list[JobEvent]:
         """Events logged after the first `index` ones."""
@@ -133,9 +189,12 @@ class Job(BackgroundJob):
         """The current run, its share of steps done and the time left at its pace."""
         return queue_position(self)
 
+    def journal_plan(self) -> dict:
+        return {"configs": [config.to_dict() for config in self.configs]}
+
     def _run(self) -> None:
         run_queue(self.configs, self.splits, self.runs_root, self._record, self._stop, self.data_info,
-                  on_run=self._on_run, results=self.results)
+                  on_run=self._on_run, results=self.results, slot=self._slot)
 
 
 @dataclass
@@ -152,11 +211,17 @@ class SweepJob(BackgroundJob):
     n_train: int | None = None  # training texts per run when the size is not what varies
 
     thread_name = "sweep"
+    journal_kind = "sweep"
+
+    def journal_plan(self) -> dict:
+        return {"base": self.base.to_dict(), "strategies": list(self.strategies), "setting": self.vary.setting,
+                "values": list(self.vary.values), "seeds": self.seeds, "n_train": self.n_train}
 
     def __post_init__(self):
         super().__post_init__()
         self.plan: list[PlannedRun] = sweep_plan(self.strategies, self.vary, self.seeds)
         self._records: list[SweepRecord] = []
+        self._submit([f"{run.strategy}, {self._value_words(run.value)}, seed {run.seed + 1}" for run in self.plan])
 
     @property
     def records(self) -> list[SweepRecord]:
@@ -191,4 +256,4 @@ class SweepJob(BackgroundJob):
 
     def _run(self) -> None:
         run_sweep_on_splits(self.splits, self.base, self.strategies, self.vary, self.seeds, self.n_train,
-                            on_record=self._add, stop=self._stop)
+                            on_record=self._add, stop=self._stop, slot=self._slot)

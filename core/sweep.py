@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -100,19 +101,25 @@ def _run_setup(pool: Splits, base: RunConfig, vary: Vary, run: PlannedRun, n_tra
 
 
 def run_sweep_on_splits(pool: Splits, base: RunConfig, strategies: list[str], vary: Vary, seeds: int,
-                        n_train: int | None = None, on_record: Callable | None = None, stop=None) -> list[SweepRecord]:
+                        n_train: int | None = None, on_record: Callable | None = None, stop=None,
+                        slot: Callable | None = None) -> list[SweepRecord]:
     """Like `run_sweep` on splits already made: training samples are drawn from `pool.train`;
-    `pool.val` and `pool.test` stay fixed, so every run is scored on the same texts."""
+    `pool.val` and `pool.test` stay fixed, so every run is scored on the same texts. `slot(index)`
+    wraps each run as in core.compare.run_queue (the scheduler's go; False = cancelled)."""
     if pool.train.is_regression or pool.train.others:
         raise DataError("A sweep compares test accuracy of single-label classification; numeric (regression) "
                         "and multi-task targets can be compared on the Train page.")
     n_train = min(n_train or DEFAULT_N_TRAIN, len(pool.train))
     records = []
-    for run in sweep_plan(strategies, vary, seeds):
+    slot = slot or (lambda index: nullcontext(True))
+    for index, run in enumerate(sweep_plan(strategies, vary, seeds)):
         if stop is not None and stop.is_set():
             break
         config, splits = _run_setup(pool, base, vary, run, n_train)
-        result = train(config, splits, stop=stop).result
+        with slot(index) as go:
+            if not go:
+                break
+            result = train(config, splits, stop=stop).result
         record = SweepRecord(run.strategy, vary.setting, run.value, len(splits.train), run.seed, result.status,
                              result.test_accuracy, result.macro_f1, result.train_seconds, result.reason)
         records.append(record)
@@ -124,13 +131,22 @@ def run_sweep_on_splits(pool: Splits, base: RunConfig, strategies: list[str], va
 def estimate_sweep_seconds(pool: Splits, base: RunConfig, strategies: list[str], vary: Vary, seeds: int,
                            n_train: int | None = None) -> float:
     """Expected wall time of the whole sweep: each strategy and value timed once, times the seeds."""
+    return sum(cell_seconds(pool, base, strategies, vary, seeds, n_train))
+
+
+def cell_seconds(pool: Splits, base: RunConfig, strategies: list[str], vary: Vary, seeds: int,
+                 n_train: int | None = None) -> list[float]:
+    """Expected seconds of each run of the sweep plan, in plan order (each strategy and value timed once)."""
     n_train = min(n_train or DEFAULT_N_TRAIN, len(pool.train))
-    total = 0.0
-    for value in vary.values:
-        for strategy in strategies:
-            config, splits = _run_setup(pool, base, vary, PlannedRun(value, 0, strategy), n_train)
-            total += seeds * training.estimate_run_seconds(config, splits)
-    return total
+    memo: dict = {}
+    out = []
+    for run in sweep_plan(strategies, vary, seeds):
+        key = (run.strategy, run.value)
+        if key not in memo:
+            config, splits = _run_setup(pool, base, vary, PlannedRun(run.value, 0, run.strategy), n_train)
+            memo[key] = training.estimate_run_seconds(config, splits)
+        out.append(memo[key])
+    return out
 
 
 def summarize(records: list[SweepRecord]) -> list[dict]:

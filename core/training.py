@@ -39,14 +39,16 @@ class Kind:
 
     train: Callable  # (strategy, config, splits, emit, stop) -> core.trainers.Trained
     estimate_seconds: Callable  # (config, splits) -> expected seconds of the run
+    estimate_bytes: Callable  # (config, splits) -> expected peak memory of the run
     hooks: frozenset[str]  # the registry hooks the trainer calls; an entry may set no others
 
 
 KINDS = {
-    "encoder": Kind(trainers.train_encoder, estimate.encoder_run_seconds,
+    "encoder": Kind(trainers.train_encoder, estimate.encoder_run_seconds, estimate.encoder_run_bytes,
                     frozenset({"prepare", "on_epoch_start", "before_fit", "finalize"})),
-    "features": Kind(trainers.train_on_features, estimate.features_run_seconds, frozenset({"prepare"})),
-    "tfidf": Kind(trainers.train_tfidf, estimate.tfidf_run_seconds, frozenset()),
+    "features": Kind(trainers.train_on_features, estimate.features_run_seconds, estimate.features_run_bytes,
+                     frozenset({"prepare"})),
+    "tfidf": Kind(trainers.train_tfidf, estimate.tfidf_run_seconds, estimate.tfidf_run_bytes, frozenset()),
 }
 
 
@@ -169,6 +171,11 @@ def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
 def estimate_run_seconds(config: RunConfig, splits: Splits) -> float:
     """Expected wall time of one run on `splits`, training plus test evaluation (see core.estimate)."""
     return KINDS[get_strategy(config.strategy).kind].estimate_seconds(config, splits)
+
+
+def estimate_run_bytes(config: RunConfig, splits: Splits) -> int:
+    """Expected peak memory of one run (see core.estimate); the scheduler packs and admits runs by it."""
+    return KINDS[get_strategy(config.strategy).kind].estimate_bytes(config, splits)
 
 
 def estimate_queue_seconds(configs: list[RunConfig], splits: Splits) -> list[float]:

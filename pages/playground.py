@@ -85,7 +85,7 @@ def service_section(runs: dict, text: str) -> None:
         return
     with st.expander("Get this prediction from the REST service (curl, Python)"):
         name = st.selectbox("Model", list(runs), key="play_service_model") if len(runs) > 1 else next(iter(runs))
-        snippets = client_snippets(runs[name].folder.name, text)  # the text goes in JSON-encoded
+        snippets = client_snippets(runs[name].folder.name, text, runs[name].folder.parent)  # text JSON-encoded
         st.caption("Start the service in the folder the dashboard runs in; it serves this run under its folder name.")
         st.code(snippets["serve"], language="bash")
         st.code(snippets["curl"], language="bash")

@@ -1,4 +1,4 @@
-"""Results: compare finished runs (this session's, plus saved ones picked from disk) and download them."""
+"""Results: compare finished runs (this session's own and the published ones) and download them."""
 
 import json
 
@@ -8,11 +8,11 @@ import streamlit as st
 from core.charts import held_out_scores_figure, confusion_figure, learning_curves_figure, time_figure
 from core.results import differing_settings
 from core.saved_runs import SavedRun
-from core.store import rename_run
 from core.tables import safe_csv
 from ui.mistakes import disagreement_section, mistakes_section
 from ui.runs import runs_by_name, saved_run_picker, unfinished_results
-from ui.state import TRAIN_PAGE, current_job, session_runs_root
+from ui.manage import manage_runs
+from ui.state import TRAIN_PAGE, current_job
 from ui.safe import plain
 
 NUMBER_COLUMNS = {
@@ -55,20 +55,6 @@ def comparison_table(runs: dict[str, SavedRun]) -> pd.DataFrame:
                     "% trainable": r.percent_trainable})
         rows.append(row)
     return pd.DataFrame(rows).dropna(axis=1, how="all")
-
-
-def naming_form(runs: dict[str, SavedRun]) -> None:
-    """Name one of this session's runs ("full, lr 1e-4" instead of "full #2"); the name is saved with it."""
-    own = {name: run for name, run in runs.items() if run.folder.parent.resolve() == session_runs_root().resolve()}
-    if not own:
-        return
-    with st.expander("Name a run"):
-        run_col, name_col, button_col = st.columns([2, 3, 1], vertical_alignment="bottom")
-        chosen = run_col.selectbox("Run", list(own), key="rename_run")
-        new_name = name_col.text_input("New name (empty: its strategy id)", max_chars=80, key="rename_text")
-        if button_col.button("Save name", key="rename_save"):
-            rename_run(own[chosen].folder, new_name)
-            st.rerun()
 
 
 def results_json(runs: dict[str, SavedRun]) -> str:
@@ -122,7 +108,7 @@ job = current_job()
 if job is not None and not job.done:
     st.info("Training is running: each run appears here as soon as it finishes.")
 if not runs:
-    st.info("No finished runs yet. Train a few strategies first, or add runs saved earlier from the list above.")
+    st.info("No finished runs yet. Train a few strategies first, or pick published runs from the list above.")
     st.page_link(TRAIN_PAGE, label="Go to the Train page", icon=":material/model_training:")
     st.stop()
 
@@ -135,7 +121,7 @@ if len(data_descriptions) == 1:  # one data set: say it once instead of in every
 per_target_columns = {column: st.column_config.NumberColumn(format="%.3f") for column in table.columns
                       if column.endswith((": accuracy", ": R²"))}
 st.dataframe(table, hide_index=True, column_config={**NUMBER_COLUMNS, **per_target_columns})
-naming_form(runs)
+manage_runs(runs)
 first_targets = {result.targets[0]["name"] for result in results.values() if len(result.targets) > 1}
 if first_targets:
     st.caption(f"Multi-task runs: the test accuracy, macro-F1, confusion matrices and per-class report are "

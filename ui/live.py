@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.progress import format_seconds
+
 
 def live_view_of(job, view, every: float) -> bool:
     """Draw `view(was_running)` as a fragment that redraws every `every` seconds while `job` runs
@@ -25,17 +27,34 @@ def live_then_setup(job, view, every: float, setup_title: str) -> bool:
 
 
 def progress_with_cancel(job, label: str, key: str) -> None:
-    """'Run k of N: ...' as a progress bar, and a Cancel button (or, once pressed, what cancelling does)."""
-    position = job.position()
-    st.progress(position.fraction, text=position.words())
+    """'Run k of N: ...' as a progress bar (or, while it waits for its turn, its place in the server's
+    line), and a Cancel button (or, once pressed, what cancelling does)."""
+    waiting = job.waiting()
+    if waiting is not None:
+        st.info(queue_words(waiting, job.scheduler.clock()), icon=":material/hourglass_top:")
+    else:
+        position = job.position()
+        st.progress(position.fraction, text=position.words())
     if not job.cancel_requested and st.button(label, icon=":material/stop_circle:", key=key):
         job.cancel()
     if job.cancel_requested:
         st.warning("Cancelling: the current run stops after its current batch; the runs still queued will not start.")
 
 
+def queue_words(waiting, now: float) -> str:
+    """'Waiting for its turn: 3rd in line; expected to start in about 40 s and to be done in about 2 min 10 s.'"""
+    ordinal = {1: "next", 2: "2nd in line", 3: "3rd in line"}.get(waiting.place, f"{waiting.place}th in line")
+    return (f"Waiting for its turn on this server ({ordinal}): expected to start in about "
+            f"{format_seconds(max(waiting.start - now, 0))} and to be done in about "
+            f"{format_seconds(max(waiting.end - now, 0))}. Earlier work on this server trains first.")
+
+
 def progress_caption(job) -> None:
-    """The compact form for the sidebar: 'Run k of N: **what**' and a bar."""
+    """The compact form for the sidebar: 'Run k of N: **what**' and a bar, or its place in line."""
+    waiting = job.waiting()
+    if waiting is not None:
+        st.caption(queue_words(waiting, job.scheduler.clock()))
+        return
     position = job.position()
     st.caption(position.words(bold=True))
     st.progress(position.fraction)

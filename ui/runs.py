@@ -1,4 +1,4 @@
-"""Which runs a page compares: this session's saved runs plus runs the user picked from disk.
+"""Which runs a page compares: this session's own runs plus the runs published for everyone.
 
 Only finished runs are saved, so a run still training never shows up here and its half-trained
 model is never used for predictions.
@@ -6,22 +6,22 @@ model is never used for predictions.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
 
-from core import store
+from core import workspace
 from core.predict import Predictor, load_predictor
 from core.results import RunResult
-from core.saved_runs import SavedRun, find_saved_runs, unique_names
-from ui.state import current_job, kept, kept_value, session_runs_root, set_kept
+from core.saved_runs import SavedRun, unique_names
+from ui.state import current_job, kept, kept_value, runs_root, session_id, set_kept
 
-PICKED_KEY = "saved_runs_picked"
+PICKED_KEY = "published_runs_picked"
+SEEN_KEY = "published_runs_seen"  # published runs this session has already been offered
 
 
 def session_runs() -> list[SavedRun]:
     """This session's finished runs, in the order they finished."""
-    return sorted(find_saved_runs(session_runs_root()), key=lambda run: run.folder.name)
+    return workspace.own_runs(runs_root(), session_id())
 
 
 def unfinished_results() -> list[RunResult]:
@@ -31,25 +31,34 @@ def unfinished_results() -> list[RunResult]:
 
 
 def saved_run_picker() -> list[SavedRun]:
-    """A multiselect of runs saved by other sessions or earlier server starts (none picked at first)."""
-    own = session_runs_root().resolve()
-    others = [run for run in find_saved_runs(Path(store.DEFAULT_RUNS_ROOT)) if run.folder.resolve().parent != own]
-    by_folder = {str(run.folder): run for run in others}
-    # Runs deleted from disk since they were picked would make the widget fail.
-    set_kept(PICKED_KEY, [folder for folder in kept_value(PICKED_KEY, []) if folder in by_folder])
-    picked = st.multiselect(
-        f"Add saved runs from disk ({len(others)} found)", list(by_folder), **kept(PICKED_KEY, []),
-        format_func=lambda folder: by_folder[folder].label,
-        help=f"Runs saved under '{store.DEFAULT_RUNS_ROOT}' by earlier sessions: they stay after a restart.",
-        placeholder="Pick saved runs to compare" if others else "No saved runs from other sessions yet")
-    return [by_folder[folder] for folder in picked]
+    """A multiselect of the runs published for everyone: all of them are shown unless the user takes
+    some out, and a run published while the page is open joins at once."""
+    published = workspace.published_runs(runs_root())
+    by_folder = {str(run.folder): run for run in published}
+    seen = set(kept_value(SEEN_KEY, []))
+    fresh = [folder for folder in by_folder if folder not in seen]  # published since this session last looked
+    picked = [folder for folder in kept_value(PICKED_KEY, []) if folder in by_folder] + fresh
+    set_kept(PICKED_KEY, picked)  # runs deleted from disk since they were picked would make the widget fail
+    set_kept(SEEN_KEY, list(by_folder))
+    chosen = st.multiselect(
+        f"Published runs ({len(published)})", list(by_folder), **kept(PICKED_KEY, []),
+        format_func=lambda folder: _published_label(by_folder[folder]),
+        help="Runs someone published for everyone on this server (a teacher's comparison, say). They are "
+             "read-only here; your own runs are always shown and nobody else sees them unless you publish them.",
+        placeholder="Pick published runs to compare" if published else "Nothing published on this server yet")
+    return [by_folder[folder] for folder in chosen]
+
+
+def _published_label(run: SavedRun) -> str:
+    record = workspace.publication(run.folder)
+    return f"{record.title}: {run.label}" if record and record.title else run.label
 
 
 def runs_by_name(picked: list[SavedRun]) -> dict[str, SavedRun]:
-    """This session's runs and the picked ones, under unique display names."""
+    """This session's runs and the picked published ones, under unique display names."""
     own = session_runs()
     names = [run.result.name or run.result.strategy for run in own] + \
-        [f"{run.result.name or run.result.strategy} (saved {run.saved_at})" for run in picked]
+        [f"{run.result.name or run.result.strategy} (published)" for run in picked]
     return dict(zip(unique_names(names), own + picked))
 
 

@@ -6,7 +6,8 @@ import streamlit as st
 
 from core.progress import progress_of
 from ui.live import live_view_of, progress_caption
-from ui.state import DATA_PAGE, TRAIN_PAGE, current_dataset, current_job
+from ui.interrupted import interrupted_notice
+from ui.state import DATA_PAGE, TRAIN_PAGE, current_dataset, current_job, housekeeping, remember_session
 from ui.safe import plain
 
 JOB_STATUS_WORDS = {"finished": "Training finished", "cancelled": "Training cancelled", "failed": "Training stopped"}
@@ -14,6 +15,8 @@ JOB_STATUS_WORDS = {"finished": "Training finished", "cancelled": "Training canc
 
 def render_sidebar() -> None:
     """Data and job status under the page menu."""
+    remember_session()
+    housekeeping()
     with st.sidebar:
         st.markdown("**Data**")
         dataset = current_dataset()
@@ -23,6 +26,7 @@ def render_sidebar() -> None:
         else:
             st.caption(plain(dataset.description))
         st.markdown("**Training**")
+        interrupted_notice()
         job = current_job()
         if job is None:
             st.caption("No training started in this session.")

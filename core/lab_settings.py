@@ -1,0 +1,104 @@
+"""Server settings for a class on one machine: how much runs at once, per-session limits, how long
+runs are kept. Each has a default chosen from the hardware or from what a lesson needs; each can be
+overridden by an environment variable `TL_LAB_<NAME>` or by `<name> = value` in `.streamlit/lab.toml`
+(the environment wins).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+SETTINGS_FILE = Path(".streamlit/lab.toml")
+
+# Two MiniLM fine-tunes side by side on this 2-core machine took 1.9x longer each than one alone,
+# so together they finished later than run one after the other (bench/scheduler_slots.py, README).
+# torch already spreads one training over every core, so on a CPU one long training runs at a time
+# per CORES_PER_TRAINING cores.
+CORES_PER_TRAINING = 4
+
+
+def default_slots() -> int:
+    """Long trainings at once: one per GPU; on a CPU, one per CORES_PER_TRAINING cores (at least one)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.device_count()
+    except ImportError:  # pragma: no cover - torch is a requirement
+        pass
+    return max(1, (os.cpu_count() or 1) // CORES_PER_TRAINING)
+
+
+def default_memory_bytes() -> int:
+    """What the scheduler lets all running trainings estimate together: 70% of this machine's RAM."""
+    try:
+        return int(0.7 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume 8 GB
+        return int(0.7 * 8 * 2**30)
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """Everything a class server's operator may want to change (see the module docstring)."""
+
+    slots: int = 0  # long trainings at once (0 = default_slots())
+    short_slots: int = 1  # extra places for short work (TF-IDF, frozen heads), so it never waits behind fine-tunes
+    short_seconds: float = 30.0  # work estimated at most this long is short
+    memory_gb: float = 0.0  # memory bound for running trainings together (0 = default_memory_bytes())
+    max_queued_runs: int = 12  # runs one session may have queued or running
+    max_train: int = 25_000  # training examples per run
+    max_epochs: int = 20
+    keep_days: float = 14.0  # unpublished runs older than this are removed
+    runs_max_gb: float = 5.0  # the runs folder is kept under this size (oldest unpublished runs go first)
+
+    @property
+    def long_slots(self) -> int:
+        return self.slots or default_slots()
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_gb * 2**30) if self.memory_gb else default_memory_bytes()
+
+
+def load_settings(path: Path = SETTINGS_FILE, environ=os.environ) -> LabSettings:
+    """Defaults, then `path` (a TOML file, if present), then `TL_LAB_<NAME>` environment variables.
+
+    A value that is not a number is an error naming the setting, so a typo never passes silently."""
+    values: dict = {}
+    if Path(path).is_file():
+        values.update(tomllib.loads(Path(path).read_text()))
+    for field in fields(LabSettings):
+        if f"TL_LAB_{field.name.upper()}" in environ:
+            values[field.name] = environ[f"TL_LAB_{field.name.upper()}"]
+    known = {field.name: field for field in fields(LabSettings)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"Unknown lab setting(s) {', '.join(unknown)} in {path}; known: {', '.join(known)}.")
+    parsed = {}
+    for name, value in values.items():
+        kind = int if known[name].type in ("int", int) else float
+        try:
+            parsed[name] = kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"Lab setting {name} must be a number, not {value!r}.") from None
+        if parsed[name] < 0:
+            raise ValueError(f"Lab setting {name} must not be negative (got {value!r}).")
+    return LabSettings(**parsed)
+
+
+def check_session_limits(settings: LabSettings, queued_runs: int, new_runs: int, n_train: int,
+                         epochs: list[int]) -> None:
+    """Refuse work over one session's limits with a sentence naming the limit (core.errors.LimitError)."""
+    from core.errors import LimitError
+
+    if queued_runs + new_runs > settings.max_queued_runs:
+        raise LimitError(f"This would make {queued_runs + new_runs} runs queued or training for this session; the "
+                         f"limit here is {settings.max_queued_runs}. Wait for some to finish or cancel them.")
+    if n_train > settings.max_train:
+        raise LimitError(f"{n_train:,} training examples is over this server's limit of {settings.max_train:,} "
+                         "per run: choose fewer on the Data page.")
+    if max(epochs, default=0) > settings.max_epochs:
+        raise LimitError(f"{max(epochs)} epochs is over this server's limit of {settings.max_epochs}.")

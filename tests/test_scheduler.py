@@ -1,0 +1,145 @@
+"""The scheduler: slots, fairness across sessions, short work, memory, cancel, forecasts, crashes."""
+
+import threading
+
+import pytest
+
+from core.config import RunConfig
+from core.jobs import Job
+from core.lab_settings import LabSettings, check_session_limits, load_settings
+from core.errors import LimitError
+from core.scheduler import Scheduler
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def running(scheduler: Scheduler) -> list[str]:
+    return [t.label for t in scheduler.tickets() if t.state == "running"]
+
+
+def finish(scheduler: Scheduler, label: str) -> None:
+    scheduler.release(next(t for t in scheduler.tickets() if t.label == label))
+
+
+def test_one_slot_runs_one_long_training_at_a_time_in_fair_order():
+    scheduler = Scheduler(slots=1, short_slots=0, clock=Clock())
+    for i in range(3):
+        scheduler.submit("alice", f"alice-{i}", 100, chain="a")
+    scheduler.submit("bob", "bob-0", 100, chain="b")
+    assert running(scheduler) == ["alice-0"]
+    finish(scheduler, "alice-0")
+    # Bob's one run goes before Alice's second: Alice was already given 100 s.
+    assert running(scheduler) == ["bob-0"]
+    finish(scheduler, "bob-0")
+    assert running(scheduler) == ["alice-1"]
+
+
+def test_a_chain_runs_in_order_and_one_run_at_a_time():
+    scheduler = Scheduler(slots=2, short_slots=0, clock=Clock())
+    scheduler.submit("alice", "first", 10, chain="a")
+    scheduler.submit("alice", "second", 10, chain="a")
+    assert running(scheduler) == ["first"]  # the second slot stays free: the chain's next run waits
+
+
+def test_short_work_does_not_wait_behind_a_long_fine_tune():
+    scheduler = Scheduler(slots=1, short_slots=1, short_seconds=30, clock=Clock())
+    scheduler.submit("alice", "full", 600, chain="a")
+    scheduler.submit("bob", "full", 600, chain="b")
+    scheduler.submit("carol", "tfidf", 3, chain="c")
+    assert running(scheduler) == ["full", "tfidf"]  # carol's TF-IDF took the short place at once
+    scheduler.submit("dave", "full", 600, chain="d")
+    assert sorted(t.session for t in scheduler.tickets() if t.state == "running") == ["alice", "carol"]
+
+
+def test_memory_packs_runs_and_refuses_what_never_fits():
+    scheduler = Scheduler(slots=4, short_slots=0, memory_bytes=10 * 2**30, clock=Clock())
+    scheduler.submit("alice", "big", 100, memory=6 * 2**30, chain="a")
+    scheduler.submit("bob", "big too", 100, memory=6 * 2**30, chain="b")
+    assert running(scheduler) == ["big"]  # both would not fit together
+    with pytest.raises(LimitError, match=r"about 20\.0 GB .* 10\.0 GB this server allows"):
+        scheduler.submit("carol", "huge", 100, memory=20 * 2**30)
+    finish(scheduler, "big")
+    assert running(scheduler) == ["big too"]
+
+
+def test_forecast_plays_the_policy_forward():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    a = [scheduler.submit("alice", f"a{i}", 100, chain="a") for i in range(2)]
+    b = scheduler.submit("bob", "b0", 50, chain="b")
+    forecast = scheduler.forecast()
+    start = clock.now
+    assert forecast[a[0].id].place == 0 and forecast[a[0].id].end == pytest.approx(start + 100)
+    assert (forecast[b.id].place, forecast[b.id].start) == (1, pytest.approx(start + 100))
+    assert (forecast[a[1].id].place, forecast[a[1].id].start) == (2, pytest.approx(start + 150))
+    assert b.predicted_start == pytest.approx(start + 100)  # recorded when it was submitted
+    clock.now += 130  # alice's first run overran its estimate: it is expected to end soon
+    scheduler._forecast = None
+    assert scheduler.forecast()[b.id].start > clock.now
+
+
+def test_a_cancelled_wait_gives_the_place_back():
+    scheduler = Scheduler(slots=1, short_slots=0)
+    scheduler.submit("alice", "long", 100, chain="a")
+    waiting = scheduler.submit("bob", "queued", 100, chain="b")
+    stop = threading.Event()
+    stop.set()
+    assert scheduler.acquire(waiting, stop) is False
+    assert waiting.state == "withdrawn" and [t.label for t in scheduler.tickets()] == ["long"]
+
+
+def test_a_crashing_job_never_stops_another_sessions_job(tiny_splits, tmp_path):
+    scheduler = Scheduler(slots=1, short_slots=0)
+    broken = Job([RunConfig(strategy="frozen", model="no-such-model")], tiny_splits, None, session="alice",
+                 scheduler=scheduler)
+    fine = Job([RunConfig(strategy="tfidf")], tiny_splits, tmp_path, session="bob", scheduler=scheduler)
+    broken.start(), fine.start()
+    broken.join(60), fine.join(60)
+    assert broken.results[0].status == "failed"
+    assert fine.status == "finished" and fine.results[0].status == "finished"
+    assert scheduler.tickets() == []  # every place was given back
+
+
+def test_cancelling_a_queued_job_never_starts_it(tiny_splits):
+    scheduler = Scheduler(slots=1, short_slots=0)
+    holder = scheduler.submit("alice", "long", 100, chain="a")
+    job = Job([RunConfig(strategy="tfidf")] * 2, tiny_splits, None, session="bob", scheduler=scheduler).start()
+    waiting = job.waiting()
+    assert waiting is not None and waiting.place == 1
+    job.cancel()
+    job.join(10)
+    assert job.status == "cancelled"
+    assert [r.reason for r in job.results] == ["Cancelled before it started."] * 2
+    scheduler.release(holder)
+
+
+def test_settings_come_from_the_file_then_the_environment(tmp_path):
+    path = tmp_path / "lab.toml"
+    path.write_text("slots = 2\nmax_epochs = 5\n")
+    settings = load_settings(path, {"TL_LAB_MAX_EPOCHS": "3"})
+    assert (settings.long_slots, settings.max_epochs, settings.short_slots) == (2, 3, 1)
+    assert LabSettings().long_slots >= 1
+    with pytest.raises(ValueError, match="max_epochs must be a number"):
+        load_settings(path, {"TL_LAB_MAX_EPOCHS": "many"})
+    path.write_text("slotz = 2\n")
+    with pytest.raises(ValueError, match="Unknown lab setting"):
+        load_settings(path, {})
+
+
+def test_session_limits_name_the_limit_that_was_hit():
+    settings = LabSettings(max_queued_runs=4, max_train=1000, max_epochs=5)
+    check_session_limits(settings, queued_runs=2, new_runs=2, n_train=1000, epochs=[5, 5])
+    with pytest.raises(LimitError, match="5 runs queued .* limit here is 4"):
+        check_session_limits(settings, queued_runs=3, new_runs=2, n_train=10, epochs=[1])
+    with pytest.raises(LimitError, match="2,000 training examples .* limit of 1,000"):
+        check_session_limits(settings, queued_runs=0, new_runs=1, n_train=2000, epochs=[1])
+    with pytest.raises(LimitError, match="9 epochs .* limit of 5"):
+        check_session_limits(settings, queued_runs=0, new_runs=1, n_train=10, epochs=[1, 9])
