@@ -1,7 +1,7 @@
 """The bench runner: runs cases and writes one result file per case (the only place that writes them).
 
     python bench/run.py CASE [CASE ...] [--quick] [--tag TAG] [--results DIR] [options of one case]
-    python bench/run.py prediction rt_length --quick    # several cases; 'all' runs every case
+    python bench/run.py prediction rt_length --quick    # several cases; 'all' runs every case this machine can
     python bench/run.py frozen_cache --help             # a case's own options
 
 A case is any module bench/CASE.py with a top-level `run(args) -> dict` (its setup and timed body,
@@ -37,6 +37,15 @@ def discover_cases() -> tuple[str, ...]:
 CASES = discover_cases()
 
 
+def runs_here(name: str) -> bool:
+    """False for a case that needs a CUDA GPU (a top-level `NEEDS_CUDA = True`) on a machine without one."""
+    if not re.search(r"^NEEDS_CUDA = True", (BENCH / f"{name}.py").read_text(), re.MULTILINE):
+        return True
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def runner_parser() -> argparse.ArgumentParser:
     """Options every case shares; anything else goes to the case's own parser."""
     p = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__.splitlines()[0], add_help=False,
@@ -52,8 +61,9 @@ def runner_parser() -> argparse.ArgumentParser:
 
 
 def chosen_cases(names: list[str], skip: str) -> list[str]:
-    """Case names in the order given ('all' = every case), minus --skip; unknown names are an error."""
-    wanted = list(CASES) if names == ["all"] else names
+    """Case names in the order given ('all' = every case this machine can run), minus --skip; unknown names
+    are an error."""
+    wanted = [name for name in CASES if runs_here(name)] if names == ["all"] else names
     unknown = [n for n in wanted + [s for s in skip.split(",") if s] if n not in CASES]
     if unknown:
         raise SystemExit(f"unknown case(s) {', '.join(unknown)}; cases: {', '.join(CASES)}")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from core import distributed
 from core import events as ev
 from core.config import RunConfig
 from core.errors import LabError
@@ -85,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--runs-dir", default=None, help="where runs are saved (default: OUT/runs)")
     compare.add_argument("--unlabelled", default=None,
                          help="a file of unlabelled texts of the same domain: domain_adapt pre-trains on them too")
+    compare.add_argument("--devices", type=int, default=1,
+                         help="processes that train each model together (one GPU each, or CPU processes without a "
+                              "GPU or with --device cpu), each on an equal share of every batch: --batch-size stays "
+                              "the global batch; above 1 the command relaunches under accelerate launch")
     _add_hyperparameters(compare)
     sweep = sub.add_parser("sweep", help="accuracy vs one setting (training size, lr, ...): strategies x values x seeds")
     _add_data_arguments(sweep)
@@ -169,16 +174,22 @@ def cmd_compare(args) -> int:
     from core.figure import save_comparison_png
     from core.splits import describe_splits, make_splits
 
+    distributed.start(args.device)
+    writes = distributed.is_main()  # launched as several processes, only the main one writes and prints
     strategies, base, data = _strategies_and_data(args)
     configs = [base.replace(strategy=s) for s in strategies]
     splits = make_splits(data, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed)
     if args.unlabelled:
         splits = _add_unlabelled(splits, args.unlabelled)
     data_info = describe_splits(args.data, args.data, data, splits)
-    _announce_data(data, splits, data_info, base)
+    if writes:
+        _announce_data(data, splits, data_info, base)
     out = Path(args.out)
     runs_root = Path(args.runs_dir) if args.runs_dir else out / "runs"
-    results = run_queue(configs, splits, runs_root, ProgressPrinter(), data_info=data_info)
+    results = run_queue(configs, splits, runs_root if writes else None, ProgressPrinter() if writes else None,
+                        data_info=data_info)
+    if not writes:
+        return 0 if any(r.ok for r in results) else 1
     common = {**data_info, "strategies": strategies, **{k: v for k, v in configs[0].to_dict().items() if k != "strategy"}}
     path = write_results(out, common, results)
     save_comparison_png(results, out / "comparison.png")
@@ -325,6 +336,8 @@ def main(argv=None) -> int:
     """Entry point; a LabError prints one line and exits with status 2."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "devices", 1) > 1 and not distributed.launched():  # compare --devices N
+            return distributed.relaunch(args.devices, args.device, sys.argv[1:] if argv is None else list(argv))
         commands = {"compare": cmd_compare, "sweep": cmd_sweep, "predict": cmd_predict, "export": cmd_export,
                     "serve": cmd_serve, "explain": cmd_explain}
         return commands[args.command](args)
