@@ -8,6 +8,7 @@ import streamlit as st
 # trains, compiling it took 0.5 s and set off a 0.4 s garbage collection.
 import streamlit.emojis  # noqa: F401
 
+from ui.lesson import open_session
 from ui.sidebar import render_sidebar
 from ui.state import DATA_PAGE, GUIDE_PAGE, HOME_PAGE, PLAYGROUND_PAGE, RESULTS_PAGE, SWEEP_PAGE, TRAIN_PAGE
 
@@ -22,5 +23,6 @@ page = st.navigation([
     st.Page(PLAYGROUND_PAGE, title="Playground", icon=":material/edit_note:"),
     st.Page(GUIDE_PAGE, title="Guide", icon=":material/menu_book:"),
 ])
+open_session(page)  # first run: a lesson link's setup, or the default data, ready to train
 render_sidebar()
 page.run()

@@ -68,6 +68,27 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-noise", type=float, default=0.0, help="synthetic data: share of flipped labels")
 
 
+def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where runs train: here, or one Ray task each on a Ray cluster (core/ray_executor.py)")
+    parser.add_argument("--ray-address", default=None,
+                        help="with --executor ray: local (start Ray in this process, the default), auto, HOST:6379 "
+                             "or ray://HOST:10001")
+
+
+def _executor(args):
+    """None (train here) or a core.ray_executor.RayExecutor for --executor ray (only then is Ray imported)."""
+    if args.executor == "local":
+        if args.ray_address:
+            raise LabError("--ray-address needs --executor ray.")
+        return None
+    if getattr(args, "devices", 1) > 1:
+        raise LabError("--devices and --executor ray do not mix: each Ray task trains one model on its own.")
+    from core.ray_executor import RayExecutor
+
+    return RayExecutor(args.ray_address or "local")
+
+
 def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     for flag, (field, kind, help_text) in HYPERPARAMETERS.items():
         typed = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}  # --x / --no-x
@@ -90,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="processes that train each model together (one GPU each, or CPU processes without a "
                               "GPU or with --device cpu), each on an equal share of every batch: --batch-size stays "
                               "the global batch; above 1 the command relaunches under accelerate launch")
+    _add_executor_arguments(compare)
     _add_hyperparameters(compare)
     sweep = sub.add_parser("sweep", help="accuracy vs one setting (training size, lr, ...): strategies x values x seeds")
     _add_data_arguments(sweep)
@@ -101,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", type=int, default=3, help="repetitions per value (different samples)")
     sweep.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated strategy ids")
     sweep.add_argument("--out", default="sweep", help="folder for sweep.json and sweep.png")
+    _add_executor_arguments(sweep)
     _add_hyperparameters(sweep)
     predict = sub.add_parser("predict", help="predict with a saved run")
     predict.add_argument("--model", required=True, help="a run folder written by `compare`")
@@ -174,6 +197,7 @@ def cmd_compare(args) -> int:
     from core.figure import save_comparison_png
     from core.splits import describe_splits, make_splits
 
+    executor = _executor(args)
     distributed.start(args.device)
     writes = distributed.is_main()  # launched as several processes, only the main one writes and prints
     strategies, base, data = _strategies_and_data(args)
@@ -186,8 +210,9 @@ def cmd_compare(args) -> int:
         _announce_data(data, splits, data_info, base)
     out = Path(args.out)
     runs_root = Path(args.runs_dir) if args.runs_dir else out / "runs"
-    results = run_queue(configs, splits, runs_root if writes else None, ProgressPrinter() if writes else None,
-                        data_info=data_info)
+    queue = executor.run_queue if executor else run_queue
+    results = queue(configs, splits, runs_root if writes else None, ProgressPrinter() if writes else None,
+                    data_info=data_info)
     if not writes:
         return 0 if any(r.ok for r in results) else 1
     common = {**data_info, "strategies": strategies, **{k: v for k, v in configs[0].to_dict().items() if k != "strategy"}}
@@ -249,6 +274,7 @@ def cmd_sweep(args) -> int:
     from core.sweep import parse_sizes, run_sweep, sweep_config, sweep_payload
     from core.vary import SIZE, Vary, parse_vary
 
+    executor = _executor(args)
     strategies, base, data = _strategies_and_data(args)
     vary = parse_vary(args.vary) if args.vary else Vary(SIZE, tuple(parse_sizes(args.sizes)))
     total = len(vary.values) * args.seeds * len(strategies)
@@ -262,7 +288,7 @@ def cmd_sweep(args) -> int:
 
     n_train = None if vary.is_size else args.n_train
     records = run_sweep(data, base, strategies, vary, args.seeds, n_test=args.n_test, n_val=args.n_val,
-                        n_train=n_train, on_record=report)
+                        n_train=n_train, on_record=report, executor=executor)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     config = sweep_config({"data": args.data}, base, strategies, vary, args.seeds, args.n_test, n_train)

@@ -21,6 +21,7 @@ from core import journal
 from core.compare import run_queue
 from core.config import RunConfig
 from core.progress import Position, queue_position
+from core.ray_executor import configured_executor
 from core.results import RunResult
 from core.scheduler import Forecast, Scheduler, Ticket, shared
 from core.sweep import PlannedRun, SweepRecord, run_sweep_on_splits, sweep_config, sweep_payload, sweep_plan
@@ -42,6 +43,7 @@ class BackgroundJob:
     estimates: list[float] | None = None  # seconds per run, for the queue forecast (None: a minute each)
     memory: list[int] | None = None  # peak bytes per run, for admission and packing (None: not checked)
     journal: Path | None = None  # the session folder whose .pending journal keeps this job until it ends
+    executor: object | None = None  # where runs train (a core.ray_executor.RayExecutor); None: as lab settings say
 
     thread_name = "job"  # threads show up as tl-lab-<thread_name>-<id> in dumps and logs
 
@@ -121,6 +123,10 @@ class BackgroundJob:
     def _run(self) -> None:
         raise NotImplementedError
 
+    def _engine(self):
+        """The executor given, else the lab settings' (None: train in this process)."""
+        return self.executor if self.executor is not None else configured_executor()
+
     def _work(self) -> None:
         _yield_cpu_to_the_ui()
         try:
@@ -193,8 +199,10 @@ class Job(BackgroundJob):
         return {"configs": [config.to_dict() for config in self.configs]}
 
     def _run(self) -> None:
-        run_queue(self.configs, self.splits, self.runs_root, self._record, self._stop, self.data_info,
-                  on_run=self._on_run, results=self.results, slot=self._slot)
+        engine = self._engine()
+        queue = engine.run_queue if engine else run_queue
+        queue(self.configs, self.splits, self.runs_root, self._record, self._stop, self.data_info,
+              on_run=self._on_run, results=self.results, slot=self._slot)
 
 
 @dataclass
@@ -255,5 +263,7 @@ class SweepJob(BackgroundJob):
             self._records.append(record)
 
     def _run(self) -> None:
-        run_sweep_on_splits(self.splits, self.base, self.strategies, self.vary, self.seeds, self.n_train,
-                            on_record=self._add, stop=self._stop, slot=self._slot)
+        engine = self._engine()
+        sweep = engine.run_sweep if engine else run_sweep_on_splits
+        sweep(self.splits, self.base, self.strategies, self.vary, self.seeds, self.n_train,
+              on_record=self._add, stop=self._stop, slot=self._slot)

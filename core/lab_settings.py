@@ -53,6 +53,8 @@ class LabSettings:
     max_epochs: int = 20
     keep_days: float = 14.0  # unpublished runs older than this are removed
     runs_max_gb: float = 5.0  # the runs folder is kept under this size (oldest unpublished runs go first)
+    executor: str = "local"  # where jobs train: "local" (this process) or "ray" (core.ray_executor)
+    ray_address: str = "local"  # with executor "ray": "local" (start Ray here), "auto", HOST:6379 or ray://HOST:10001
 
     @property
     def long_slots(self) -> int:
@@ -66,7 +68,8 @@ class LabSettings:
 def load_settings(path: Path = SETTINGS_FILE, environ=os.environ) -> LabSettings:
     """Defaults, then `path` (a TOML file, if present), then `TL_LAB_<NAME>` environment variables.
 
-    A value that is not a number is an error naming the setting, so a typo never passes silently."""
+    A value that is not a number (or for `executor`, not local or ray) is an error naming the setting,
+    so a typo never passes silently."""
     values: dict = {}
     if Path(path).is_file():
         values.update(tomllib.loads(Path(path).read_text()))
@@ -79,6 +82,9 @@ def load_settings(path: Path = SETTINGS_FILE, environ=os.environ) -> LabSettings
         raise ValueError(f"Unknown lab setting(s) {', '.join(unknown)} in {path}; known: {', '.join(known)}.")
     parsed = {}
     for name, value in values.items():
+        if known[name].type in ("str", str):  # executor, ray_address
+            parsed[name] = str(value).strip()
+            continue
         kind = int if known[name].type in ("int", int) else float
         try:
             parsed[name] = kind(value)
@@ -86,6 +92,8 @@ def load_settings(path: Path = SETTINGS_FILE, environ=os.environ) -> LabSettings
             raise ValueError(f"Lab setting {name} must be a number, not {value!r}.") from None
         if parsed[name] < 0:
             raise ValueError(f"Lab setting {name} must not be negative (got {value!r}).")
+    if parsed.get("executor", "local") not in ("local", "ray"):
+        raise ValueError(f"Lab setting executor must be 'local' or 'ray', not {parsed['executor']!r}.")
     return LabSettings(**parsed)
 
 

@@ -24,6 +24,8 @@ ticket's place in line and expected start and end come from.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ class Ticket:
     in_short: bool = False  # runs in a short-work place (not a long slot)
     predicted_start: float | None = None  # the forecast when it was submitted (for checking it)
     predicted_end: float | None = None
+    predicted_place: int | None = None  # its place in line then (0: it started at once)
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,12 @@ class Scheduler:
     """See the module docstring. Thread-safe; all methods may be called from any thread."""
 
     def __init__(self, slots: int = 1, short_slots: int = 1, short_seconds: float = 30.0,
-                 memory_bytes: int | None = None, clock=time.monotonic):
+                 memory_bytes: int | None = None, clock=time.monotonic, log_path: str | None = None):
         if slots < 1:
             raise ValueError("A scheduler needs at least one slot.")
         self.slots, self.short_slots, self.short_seconds = slots, short_slots, short_seconds
         self.memory_bytes = memory_bytes
-        self.clock = clock
+        self.clock, self.log_path = clock, log_path
         self._lock = threading.Condition()
         self._tickets: list[Ticket] = []  # waiting and running, in submission order
         self._served: dict[str, float] = {}  # estimated seconds granted per session
@@ -102,6 +105,7 @@ class Scheduler:
         forecast = self.forecast().get(ticket.id)
         if forecast is not None:
             ticket.predicted_start, ticket.predicted_end = forecast.start, forecast.end
+            ticket.predicted_place = forecast.place
         return ticket
 
     def acquire(self, ticket: Ticket, stop: threading.Event | None = None, poll: float = 0.2) -> bool:
@@ -131,6 +135,8 @@ class Scheduler:
         ticket.state, ticket.ended_at = state, self.clock()
         self._tickets.remove(ticket)
         self.finished = [*self.finished[-999:], ticket]
+        if self.log_path is not None:
+            _append_json_line(self.log_path, ticket)
         self._changed()
 
     def _changed(self) -> None:
@@ -234,6 +240,14 @@ class _SimTicket:
         self.in_short = ticket.in_short
 
 
+def _append_json_line(path: str, ticket: Ticket) -> None:
+    """One JSON line per ended ticket (TL_LAB_SCHEDULER_LOG): what bench/classroom.py checks forecasts with."""
+    fields = ("session", "label", "seconds", "memory", "state", "submitted_at", "started_at", "ended_at",
+              "predicted_start", "predicted_end", "predicted_place", "in_short")
+    with open(path, "a") as out:
+        out.write(json.dumps({name: getattr(ticket, name) for name in fields}) + "\n")
+
+
 _shared: Scheduler | None = None
 _shared_lock = threading.Lock()
 
@@ -247,5 +261,5 @@ def shared() -> Scheduler:
 
             settings = load_settings()
             _shared = Scheduler(settings.long_slots, settings.short_slots, settings.short_seconds,
-                                settings.memory_bytes)
+                                settings.memory_bytes, log_path=os.environ.get("TL_LAB_SCHEDULER_LOG"))
         return _shared

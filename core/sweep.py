@@ -77,18 +77,20 @@ def largest_sample(vary: Vary, n_train: int | None) -> int:
 
 def run_sweep(data: LabeledTexts, base: RunConfig, strategies: list[str], vary: Vary, seeds: int,
               n_test: int = 1000, n_val: int | None = None, n_train: int | None = None,
-              on_record: Callable | None = None, stop=None) -> list[SweepRecord]:
+              on_record: Callable | None = None, stop=None, executor=None) -> list[SweepRecord]:
     """Train every (strategy, value, seed); the test and validation splits are the same for all.
 
     Samples are drawn from a pool of up to twice the largest sample, so that the seeds of the
     largest size also train on different texts (with a pool of exactly that size they would all
     get the same texts, and their spread would show only initialisation and batch order).
+    `executor`: None trains here; a core.ray_executor.RayExecutor trains each run as a Ray task.
     """
     largest = largest_sample(vary, n_train)
     n_val = n_val if n_val is not None else max(2 * len(data.label_names), round(0.2 * largest))
     n_pool = max(largest, min(POOL_FACTOR * largest, len(data) - n_test - n_val))
     pool = make_splits(data, n_train=n_pool, n_test=n_test, n_val=n_val, seed=0)
-    return run_sweep_on_splits(pool, base, strategies, vary, seeds, n_train, on_record=on_record, stop=stop)
+    run = executor.run_sweep if executor is not None else run_sweep_on_splits
+    return run(pool, base, strategies, vary, seeds, n_train, on_record=on_record, stop=stop)
 
 
 def _run_setup(pool: Splits, base: RunConfig, vary: Vary, run: PlannedRun, n_train: int) -> tuple[RunConfig, Splits]:
@@ -100,15 +102,20 @@ def _run_setup(pool: Splits, base: RunConfig, vary: Vary, run: PlannedRun, n_tra
     return config, Splits(train_texts, pool.val, pool.test)
 
 
+def check_sweepable(pool: Splits) -> None:
+    """A sweep compares accuracy: single-label classification only (a DataError says so)."""
+    if pool.train.is_regression or pool.train.others:
+        raise DataError("A sweep compares test accuracy of single-label classification; numeric (regression) "
+                        "and multi-task targets can be compared on the Train page.")
+
+
 def run_sweep_on_splits(pool: Splits, base: RunConfig, strategies: list[str], vary: Vary, seeds: int,
                         n_train: int | None = None, on_record: Callable | None = None, stop=None,
                         slot: Callable | None = None) -> list[SweepRecord]:
     """Like `run_sweep` on splits already made: training samples are drawn from `pool.train`;
     `pool.val` and `pool.test` stay fixed, so every run is scored on the same texts. `slot(index)`
     wraps each run as in core.compare.run_queue (the scheduler's go; False = cancelled)."""
-    if pool.train.is_regression or pool.train.others:
-        raise DataError("A sweep compares test accuracy of single-label classification; numeric (regression) "
-                        "and multi-task targets can be compared on the Train page.")
+    check_sweepable(pool)
     n_train = min(n_train or DEFAULT_N_TRAIN, len(pool.train))
     records = []
     slot = slot or (lambda index: nullcontext(True))

@@ -174,8 +174,12 @@ def estimate_run_seconds(config: RunConfig, splits: Splits) -> float:
 
 
 def estimate_run_bytes(config: RunConfig, splits: Splits) -> int:
-    """Expected peak memory of one run (see core.estimate); the scheduler packs and admits runs by it."""
-    return KINDS[get_strategy(config.strategy).kind].estimate_bytes(config, splits)
+    """Expected peak memory of one run (see core.estimate); the scheduler packs and admits runs by it.
+    0 when the encoder cannot be read: the run itself then fails with the reason, in its place in line."""
+    try:
+        return KINDS[get_strategy(config.strategy).kind].estimate_bytes(config, splits)
+    except (LabError, OSError, ValueError):
+        return 0
 
 
 def estimate_queue_seconds(configs: list[RunConfig], splits: Splits) -> list[float]:

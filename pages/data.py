@@ -1,43 +1,55 @@
 """Data: choose labelled texts, look at them, and split them into train / validation / test."""
 
+import dataclasses
+
 import streamlit as st
 
 from core import estimate
 from core.charts import class_balance_figure, target_histogram_figure, token_length_figure, truncated_percent
 from core.columns import detect_columns, from_frame
 from core.errors import DataError, LabError
+from core.lesson import LABEL_NOISE_MAX, LABEL_NOISE_STEP, SYNTHETIC_SIZES, DataChoice
 from core.models import DEFAULT_MODEL
-from core.sources import BUNDLED, load_source, load_unlabelled
-from core.splits import describe_splits, make_splits, sizes_text, with_unlabelled
+from core.sources import BUNDLED, load_unlabelled
+from core.splits import sizes_text
 from core.synthetic import DIFFICULTIES
 from core.tables import FORMATS, read_table
 from core.texts import LabeledTexts
+from ui.datasets import (DIFFICULTY_KEY, NOISE_KEY, SOURCE_KEY, SYNTHETIC_SIZE_KEY, build_dataset, default_sizes,
+                         load_choice, size_key, size_keys, use_data)
 from ui.hyperparams import max_length_input
 from ui.safe import plain
-from ui.state import TRAIN_PAGE, Dataset, current_dataset, kept, kept_value, set_kept, use_dataset
+from ui.setup import fixed_caption
+from ui.state import TRAIN_PAGE, current_dataset, kept, kept_value, lesson_hides, set_kept
 
 SOURCES = {"rotten_tomatoes": "Rotten Tomatoes: 8,530 short review sentences (fast on a CPU)",
            "imdb": "IMDb: 25,000 long movie reviews",
            "synthetic": "Synthetic reviews: generated, with adjustable difficulty and label noise",
            "upload": f"Your own file ({', '.join(FORMATS)})"}
-SOURCE_NAMES = {"rotten_tomatoes": "Rotten Tomatoes", "imdb": "IMDb"}
 TASK_CHOICES = {"auto": "auto (detect from the values)", "classification": "classification (labels)",
                 "regression": "regression (a number)"}
 UPLOAD_KEY = "uploaded_table"  # (file id, file name, table): the table survives page switches
+FIXED = lesson_hides("data")  # a lesson link fixed the data: its kept values are used, no inputs drawn
 
 
-def synthetic_texts() -> tuple[LabeledTexts, str]:
+def synthetic_choice() -> DataChoice:
     """Generated reviews with the size, difficulty and noise chosen here."""
+    default = DataChoice()
+    if FIXED:
+        return DataChoice("synthetic", synthetic_size=int(kept_value(SYNTHETIC_SIZE_KEY, default.synthetic_size)),
+                          difficulty=kept_value(DIFFICULTY_KEY, default.difficulty),
+                          label_noise=kept_value(NOISE_KEY, default.label_noise))
     size_col, difficulty_col, noise_col = st.columns(3)
-    size = size_col.number_input("Number of reviews", min_value=4, step=100, **kept("data_synthetic_size", 2000))
+    size = size_col.number_input("Number of reviews", min_value=SYNTHETIC_SIZES[0], max_value=SYNTHETIC_SIZES[1],
+                                 step=100, **kept(SYNTHETIC_SIZE_KEY, default.synthetic_size))
     difficulty = difficulty_col.selectbox(
-        "Difficulty", DIFFICULTIES, **kept("data_difficulty", "medium"),
+        "Difficulty", DIFFICULTIES, **kept(DIFFICULTY_KEY, default.difficulty),
         help="easy: every sentence agrees with the verdict. medium: sometimes one aside disagrees. "
              "hard: several sentences contradict the final verdict.")
-    noise = noise_col.slider("Label noise", 0.0, 0.45, step=0.05, **kept("data_label_noise", 0.0),
+    noise = noise_col.slider("Label noise", 0.0, LABEL_NOISE_MAX, step=LABEL_NOISE_STEP,
+                             **kept(NOISE_KEY, default.label_noise),
                              help="Share of labels flipped at random: no model can score above 1 minus this.")
-    data = load_source("synthetic", n_synthetic=int(size), difficulty=difficulty, label_noise=noise)
-    return data, f"Synthetic reviews ({difficulty}, {noise:.0%} label noise)"
+    return DataChoice("synthetic", synthetic_size=int(size), difficulty=difficulty, label_noise=noise)
 
 
 def uploaded_texts() -> tuple[LabeledTexts, str]:
@@ -85,20 +97,32 @@ def column_mapping(table, file_name: str) -> tuple[str, list[str], str]:
     return text_column, [label_column, *[c for c in extra if c in others]], task
 
 
-def split_sizes(size_key: str, n_rows: int) -> tuple[int, int | None, int]:
-    """Training, validation (None = automatic) and test sizes; defaults depend on the data's size."""
-    bundled = size_key in BUNDLED
+def split_sizes(key: str, n_rows: int) -> tuple[int, int, int]:
+    """Training, validation (0 = 20% of training) and test sizes; defaults depend on the data's size."""
+    train_key, val_key, test_key = size_keys(key)
+    default_train, default_val, default_test = default_sizes(key, n_rows)
+    if FIXED:
+        return (int(kept_value(train_key, default_train)), int(kept_value(val_key, default_val)),
+                int(kept_value(test_key, default_test)))
     train_col, val_col, test_col = st.columns(3)
-    n_train = train_col.number_input("Training examples", min_value=0, step=100,
-                                     **kept(f"data_n_train_{size_key}", 1000 if bundled else min(1000, n_rows // 2)),
+    n_train = train_col.number_input("Training examples", min_value=0, step=100, **kept(train_key, default_train),
                                      help="The texts the models learn from.")
     n_val = val_col.number_input("Validation examples (0 = 20% of training)", min_value=0, step=50,
-                                 **kept(f"data_n_val_{size_key}", 0),
+                                 **kept(val_key, default_val),
                                  help="Used to pick the best epoch and to stop early; never for the final score.")
-    n_test = test_col.number_input("Test examples", min_value=0, step=100,
-                                   **kept(f"data_n_test_{size_key}", 1000 if bundled else min(1000, n_rows // 4)),
+    n_test = test_col.number_input("Test examples", min_value=0, step=100, **kept(test_key, default_test),
                                    help="Held out and scored once at the end: the number the Results page compares.")
-    return int(n_train), int(n_val) or None, int(n_test)
+    return int(n_train), int(n_val), int(n_test)
+
+
+def linkable(choice: DataChoice | None, key: str, n_rows: int, sizes: tuple[int, int, int]) -> DataChoice | None:
+    """`choice` with its sizes (None where they are the defaults, so a lesson link stays short)."""
+    if choice is None:
+        return None
+    default_train, _, default_test = default_sizes(key, n_rows)
+    n_train, n_val, n_test = sizes
+    return dataclasses.replace(choice, n_train=None if n_train == default_train else n_train, n_val=n_val,
+                               n_test=None if n_test == default_test else n_test)
 
 
 @st.cache_data(show_spinner="Counting tokens...", max_entries=8)
@@ -124,23 +148,20 @@ def show_token_lengths(texts: tuple[str, ...]) -> None:
                f"{max_length} tokens and will be cut (counted with the tokenizer of {model}).")
 
 
-def unlabelled_texts(splits):
+def unlabelled_texts(box) -> tuple[str, ...]:
     """Optionally, a file of unlabelled texts of the same domain that `domain_adapt` pre-trains on."""
-    with st.expander("Unlabelled texts of the same domain (optional, for continued pre-training)"):
+    with box:
         upload = st.file_uploader("A table with a text column; labels are not needed", key="upload_unlabelled",
                                   type=[fmt.lstrip(".") for fmt in FORMATS],
                                   help="The domain adaptation strategy reads them (with the training texts) in its "
                                        "masked-word phase before fine-tuning. Validation and test texts are left out.")
         if upload is None:
-            return splits
+            return ()
         try:
-            splits, left_out = with_unlabelled(splits, load_unlabelled(upload))
+            return load_unlabelled(upload)
         except DataError as exc:
             st.error(plain(exc))
-            return splits
-        st.caption(f"{len(splits.unlabelled):,} unlabelled texts" + (
-            f"; {left_out:,} left out (empty, repeated, or validation / test texts)" if left_out else "") + ".")
-    return splits
+            return ()
 
 
 def preview_columns(train: LabeledTexts, rows: int = 50) -> dict:
@@ -154,36 +175,44 @@ def preview_columns(train: LabeledTexts, rows: int = 50) -> dict:
 
 
 st.title("Data")
-source = st.radio("Labelled texts", list(SOURCES), format_func=SOURCES.get, **kept("data_source", "rotten_tomatoes"))
+fixed_note = st.empty()
+if FIXED:
+    source = kept_value(SOURCE_KEY, DataChoice().source)
+else:
+    source = st.radio("Labelled texts", list(SOURCES), format_func=SOURCES.get, **kept(SOURCE_KEY, DataChoice().source))
 try:
-    if source in BUNDLED:
-        with st.spinner("Reading the bundled reviews..."):
-            data, name = load_source(source), SOURCE_NAMES[source]
-        size_key = source
-    elif source == "synthetic":
-        data, name = synthetic_texts()
-        size_key = f"synthetic_{len(data)}"
-    else:
+    if source == "upload":
+        choice = None
         data, name = uploaded_texts()
-        size_key = f"upload_{name}"
+    else:
+        choice = synthetic_choice() if source == "synthetic" else DataChoice(source)
+        with st.spinner("Reading the bundled reviews..." if source in BUNDLED else "Generating reviews..."):
+            data, name = load_choice(choice)
+    key = size_key(source, data, name)
     st.caption("  \n".join(plain(line) for line in data.load_report()))
-    n_train, n_val, n_test = split_sizes(size_key, len(data))
-    splits = make_splits(data, n_train=n_train, n_val=n_val, n_test=n_test)
+    sizes = split_sizes(key, len(data))
+    dataset = build_dataset(source, name, data, *sizes)
 except DataError as exc:
     st.error(plain(exc))
     st.stop()
 
-splits = unlabelled_texts(splits)
-sizes = sizes_text(splits)
-info = describe_splits(source if source != "upload" else name, name, data, splits)
-if splits.unlabelled:
-    info["unlabelled"] = len(splits.unlabelled)
+if not FIXED:  # a lesson that fixed the data fixes it whole
+    unlabelled_box = st.expander("Unlabelled texts of the same domain (optional, for continued pre-training)")
+    if unlabelled := unlabelled_texts(unlabelled_box):
+        dataset = build_dataset(source, name, data, *sizes, unlabelled=unlabelled)
+        left_out = len(unlabelled) - len(dataset.splits.unlabelled)
+        unlabelled_box.caption(f"{len(dataset.splits.unlabelled):,} unlabelled texts" + (
+            f"; {left_out:,} left out (empty, repeated, or validation / test texts)" if left_out else "") + ".")
+if FIXED:
+    with fixed_note:
+        fixed_caption("data", dataset.description)
+splits = dataset.splits
 current = current_dataset()
-if current is not None and current.info == info:
-    st.success(f"In use for training: {plain(info['description'])}.", icon=":material/check_circle:")
+if current is not None and current.info == dataset.info:
+    st.success(f"In use for training: {plain(dataset.description)}.", icon=":material/check_circle:")
     st.page_link(TRAIN_PAGE, label="Go to the Train page", icon=":material/model_training:")
-elif st.button(f"Use this data for training: {sizes}", type="primary", key="use_data"):
-    use_dataset(Dataset(splits, info))
+elif st.button(f"Use this data for training: {sizes_text(splits)}", type="primary", key="use_data"):
+    use_data(dataset, linkable(choice, key, len(data), sizes))
     st.rerun()
 
 st.subheader("Preview (training split)")

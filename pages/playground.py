@@ -86,7 +86,8 @@ def service_section(runs: dict, text: str) -> None:
     with st.expander("Get this prediction from the REST service (curl, Python)"):
         name = st.selectbox("Model", list(runs), key="play_service_model") if len(runs) > 1 else next(iter(runs))
         snippets = client_snippets(runs[name].folder.name, text, runs[name].folder.parent)  # text JSON-encoded
-        st.caption("Start the service in the folder the dashboard runs in; it serves this run under its folder name.")
+        st.caption("Run these in the folder the dashboard runs in: the service serves the runs of that folder "
+                   "(this session's own, or the published ones) under their folder names.")
         st.code(snippets["serve"], language="bash")
         st.code(snippets["curl"], language="bash")
         st.code(snippets["python"], language="python")

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from core import workspace
 from core.charts import held_out_scores_figure, confusion_figure, learning_curves_figure, time_figure
 from core.results import differing_settings
 from core.saved_runs import SavedRun
@@ -112,6 +113,9 @@ if not runs:
     st.page_link(TRAIN_PAGE, label="Go to the Train page", icon=":material/model_training:")
     st.stop()
 
+n_published = sum(workspace.publication(run.folder) is not None for run in runs.values())
+st.caption(f"Showing {len(runs) - n_published} of your own runs and {n_published} published runs. Nobody else "
+           "sees your runs unless you publish them.")
 results = {name: run.result for name, run in runs.items()}
 table = comparison_table(runs)
 data_descriptions = table["Data"].unique()

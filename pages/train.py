@@ -7,7 +7,8 @@ from core.charts import loss_figure, val_score_figure
 from core.config import RunConfig
 from core.progress import RunProgress, format_seconds, progress_of
 from ui.hyperparams import hyperparameter_inputs, model_input
-from ui.setup import build_configs, estimate_once, strategy_list, strategy_picker
+from ui.lesson import share_link
+from ui.setup import TRAIN_STRATEGIES_KEY, build_configs, estimate_once, strategy_list, strategy_picker
 from ui.live import live_then_setup, progress_with_cancel
 from ui.state import RESULTS_PAGE, current_job, require_dataset, start_job
 from ui.safe import plain
@@ -78,7 +79,7 @@ job = current_job()
 running = live_then_setup(job, live_view, every=1.0, setup_title="Set up a new comparison")
 
 st.caption(f"Data: {plain(dataset.description)}")
-strategies = strategy_picker("train_strategies", "Strategies to compare")
+strategies = strategy_picker(TRAIN_STRATEGIES_KEY, "Strategies to compare")
 strategy_list(strategies)
 model = model_input()
 values = hyperparameter_inputs(strategies)
@@ -96,3 +97,4 @@ if configs and not running:
 if start:
     start_job(configs, dataset)
     st.rerun()
+share_link(strategies, model, values)

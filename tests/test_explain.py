@@ -250,9 +250,9 @@ def test_playground_explains_hostile_text_on_a_button_press(tmp_path, monkeypatc
     texts, labels = make_texts(12, 1)
     part = LabeledTexts(tuple(texts), tuple(labels), ("negative", "positive"))
     outcome = train(RunConfig(strategy="tfidf"), Splits(part, part, part))
-    store.save_run(tmp_path / "runs" / "s9" / "20250101-000001-tfidf-ffffff", outcome.result, outcome.predictor)
+    store.save_run(tmp_path / "runs" / "sessions" / "5e5510999999999999" / "20250101-000001-tfidf-ffffff", outcome.result, outcome.predictor)
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
-    at.session_state["session_id"] = "s9"
+    at.session_state["session_id"] = "5e5510999999999999"
     at.session_state["kept_play_text"] = HOSTILE
     at.run()
     at.switch_page("pages/playground.py").run()

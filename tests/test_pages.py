@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import store
+from core import store, workspace
 from core.config import RunConfig
 from core.jobs import SweepJob
 from core.results import RunResult
@@ -101,6 +101,11 @@ def train_from_page(at: AppTest, strategies: list[str], model: str | None = None
     assert not at.exception, at.exception
 
 
+def own_folder(runs_root: Path, session: str) -> Path:
+    """A session's private runs folder (core.workspace)."""
+    return workspace.session_root(runs_root, session)
+
+
 def fake_run(folder: Path, strategy: str, accuracy: float, train_seconds: float, data="Toy reviews",
              **config) -> Path:
     """A finished run saved on disk without training (the Results and Guide pages only read it)."""
@@ -138,16 +143,13 @@ def test_home_explains_the_strategies_and_where_to_start():
     for strategy in ("Full fine-tuning", "Frozen encoder (last layer only)", "From scratch", "TF-IDF"):
         assert strategy in text
     assert any(link.value.startswith("1. Data") for link in at.get("page_link"))
-    assert "None chosen yet." in texts_of(at.sidebar.caption)
+    assert "Rotten Tomatoes · 1,000 train / 200 validation / 1,000 test" in texts_of(at.sidebar.caption)  # ready
     assert "No training started in this session." in texts_of(at.sidebar.caption)
 
 
 @pytest.mark.parametrize("page, guidance", [
-    ("pages/train.py", "Choose data on the Data page first"),
     ("pages/results.py", "No finished runs yet"),
-    ("pages/sweep.py", "Choose data on the Data page first"),
     ("pages/playground.py", "No trained model yet"),
-    ("pages/guide.py", "rules of thumb"),
 ])
 def test_pages_opened_with_an_empty_session_say_what_to_do_first(page, guidance):
     at = open_page(page)
@@ -165,11 +167,15 @@ def test_data_page_defaults_to_rotten_tomatoes_1000_train_1000_test_and_uses_it(
     assert at.number_input(key="data_n_train_rotten_tomatoes").value == 1000
     assert at.number_input(key="data_n_test_rotten_tomatoes").value == 1000
     assert any("of training texts are longer than 128 tokens" in c for c in texts_of(at.caption))
-    at.button(key="use_data").click().run()
+    assert [button.key for button in at.button] == []  # a first visit has this data in use: nothing to confirm
     expected = "Rotten Tomatoes · 1,000 train / 200 validation / 1,000 test"
     assert texts_of(at.success) == [f"In use for training: {expected}."]
     assert expected in sidebar_of(at)
     assert len(at.session_state["dataset"].splits.train) == 1000
+    at.number_input(key="data_n_train_rotten_tomatoes").set_value(500).run()
+    at.button(key="use_data").click().run()
+    assert texts_of(at.success) == ["In use for training: Rotten Tomatoes · 500 train / 100 validation / 1,000 test."]
+    assert len(at.session_state["dataset"].splits.train) == 500
 
 
 def test_upload_without_a_label_column_shows_the_data_error_in_place():
@@ -274,18 +280,35 @@ def test_running_job_survives_a_page_switch_and_can_be_cancelled(tiny_splits, mo
     assert "Training cancelled: 0 of 2 runs finished." in sidebar_of(at)
 
 
-def test_two_sessions_training_at_once_see_only_their_own_runs(tiny_splits):
-    first = open_page("pages/train.py", dataset=dataset(tiny_splits, "Data of session one"))
+def test_two_sessions_training_at_once_see_only_their_own_runs_until_one_publishes(tiny_splits):
+    first = open_page("pages/train.py", dataset=dataset(tiny_splits, "Uploaded secret-reviews.csv"))
     second = open_page("pages/train.py", dataset=dataset(tiny_splits, "Data of session two"))
     train_from_page(first, ["tfidf"])
-    train_from_page(second, ["tfidf"])
-    for at, own, other in ((first, "one", "two"), (second, "two", "one")):
+    train_from_page(second, ["tfidf", "frozen"])
+    for at, own, other, n_runs in ((first, "Uploaded secret-reviews.csv", "Data of session two", 1),
+                                   (second, "Data of session two", "secret-reviews", 2)):
         at.switch_page("pages/results.py").run()
-        assert any(f"Data: Data of session {own}." in c for c in texts_of(at.caption))
-        assert len(at.dataframe[0].value) == 1
-        picker = at.multiselect(key="saved_runs_picked")
-        assert picker.value == [] and len(picker.options) == 1  # the other session's run, not picked
-        assert f"session {other}" in picker.options[0]
+        captions = " ".join(texts_of(at.caption))
+        assert f"Data: {own}." in captions and other not in captions
+        assert f"Showing {n_runs} of your own runs and 0 published runs." in captions
+        assert len(at.dataframe[0].value) == n_runs
+        assert at.multiselect(key="published_runs_picked").options == []  # nothing of the other session
+    second.switch_page("pages/data.py").run()
+    assert "secret-reviews" not in " ".join(texts_of(second.caption) + texts_of(second.markdown))
+    # The first session publishes its comparison: the second sees it at once, without training.
+    first.multiselect(key="publish_runs").set_value(["tfidf"])
+    first.text_input(key="publish_title").set_value("Lesson 1")
+    first.button(key="publish_save").click().run()
+    assert any("Published 1 run(s)" in text for text in texts_of(first.success))
+    second.switch_page("pages/results.py").run()
+    assert "Showing 2 of your own runs and 1 published runs." in " ".join(texts_of(second.caption))
+    assert sorted(second.dataframe[0].value["Run"]) == ["frozen", "tfidf", "tfidf (published)"]
+    second.switch_page("pages/playground.py").run()
+    assert not second.exception, second.exception
+    assert "tfidf (published)" in " ".join(texts_of(second.caption))
+    # Read-only for the second session: it can neither rename nor delete the published run.
+    second.switch_page("pages/results.py").run()
+    assert "tfidf (published)" not in second.selectbox(key="delete_run").options
 
 
 # ---------------------------------------------------------------- data-size sweep
@@ -412,10 +435,10 @@ def test_guide_turns_a_finished_sweep_into_advice(tiny_splits, monkeypatch):
 
 
 def test_results_page_compares_saved_runs_with_charts_and_downloads(isolated_runs):
-    session = isolated_runs / "s1"
+    session = own_folder(isolated_runs, "5e55101111111111")
     fake_run(session / "20250101-000001-full-aaaaaa", "full", 0.812, 65.0)
     fake_run(session / "20250101-000002-frozen-bbbbbb", "frozen", 0.734, 18.0)
-    at = open_page("pages/results.py", session_id="s1")
+    at = open_page("pages/results.py", session_id="5e55101111111111")
     table = at.dataframe[0].value
     assert list(table["Run"]) == ["full", "frozen"]
     assert list(table["Test accuracy"]) == [0.812, 0.734]
@@ -448,10 +471,10 @@ def test_results_list_each_runs_mistakes_by_confusion_cell_and_where_two_runs_di
 
 
 def test_runs_of_one_strategy_are_told_apart_by_their_settings_and_can_be_named(isolated_runs):
-    session = isolated_runs / "s1"
+    session = own_folder(isolated_runs, "5e55101111111111")
     fake_run(session / "20250101-000001-full-aaaaaa", "full", 0.78, 60.0)
     fake_run(session / "20250101-000002-full-bbbbbb", "full", 0.80, 61.0, lr_finetune=1e-4)
-    at = open_page("pages/results.py", session_id="s1")
+    at = open_page("pages/results.py", session_id="5e55101111111111")
     table = at.dataframe[0].value
     assert list(table["Run"]) == ["full #1", "full #2"]
     assert list(table["Differs in"]) == ["lr_finetune=5e-05", "lr_finetune=0.0001"]
@@ -461,21 +484,25 @@ def test_runs_of_one_strategy_are_told_apart_by_their_settings_and_can_be_named(
     assert list(at.dataframe[0].value["Run"]) == ["full", "full, lr 1e-4"]
     assert store.load_result(session / "20250101-000002-full-bbbbbb").name == "full, lr 1e-4"
 
-def test_saved_runs_from_an_earlier_session_can_be_picked(isolated_runs):
-    folder = fake_run(isolated_runs / "old-session" / "20240101-000001-tfidf-cccccc", "tfidf", 0.689, 1.2,
-                      data="Rotten Tomatoes")
+def test_published_runs_are_shown_to_a_new_session_and_can_be_taken_out(isolated_runs):
+    author = "a" * 32
+    run = fake_run(own_folder(isolated_runs, author) / "20240101-000001-tfidf-cccccc", "tfidf", 0.689, 1.2,
+                   data="Rotten Tomatoes")
+    fake_run(own_folder(isolated_runs, "b" * 32) / "20240101-000002-full-dddddd", "full", 0.8, 60.0)  # never shown
+    [published] = workspace.publish(isolated_runs, author, [run], "Lesson 1")
     at = open_page("pages/results.py")
+    picker = at.multiselect(key="published_runs_picked")
+    assert picker.options == ["Lesson 1: tfidf · accuracy 0.689 · Rotten Tomatoes · 2024-01-01 00:00 UTC"]
+    assert picker.value == [str(published)]  # shown without being picked
+    assert list(at.dataframe[0].value["Run"]) == ["tfidf (published)"]
+    picker.set_value([]).run()
     assert any("No finished runs yet" in info for info in texts_of(at.info))
-    picker = at.multiselect(key="saved_runs_picked")
-    assert picker.options == ["tfidf · accuracy 0.689 · Rotten Tomatoes · 2024-01-01 00:00 UTC"]
-    picker.set_value([str(folder)]).run()
-    assert list(at.dataframe[0].value["Run"]) == ["tfidf (saved 2024-01-01 00:00)"]
 
 
 def test_playground_shows_every_model_and_labels_an_uploaded_file(isolated_runs, tiny_splits):
     outcome = train(RunConfig(strategy="tfidf"), tiny_splits)
-    store.save_run(isolated_runs / "s2" / "20250101-000001-tfidf-dddddd", outcome.result, outcome.predictor)
-    at = open_page("pages/playground.py", session_id="s2")
+    store.save_run(own_folder(isolated_runs, "5e55102222222222") / "20250101-000001-tfidf-dddddd", outcome.result, outcome.predictor)
+    at = open_page("pages/playground.py", session_id="5e55102222222222")
     assert at.text_area(key="play_text").value == "not bad at all, actually quite good"
     predictions = at.dataframe[0].value
     assert list(predictions["model"]) == ["tfidf"] and predictions["label"][0] in ("negative", "positive")
@@ -491,8 +518,8 @@ def test_playground_shows_every_model_and_labels_an_uploaded_file(isolated_runs,
 
 
 def test_guide_puts_the_users_measurements_next_to_the_advice(isolated_runs, tiny_splits):
-    fake_run(isolated_runs / "s3" / "20250101-000001-frozen-eeeeee", "frozen", 0.734, 18.0)
-    at = open_page("pages/guide.py", session_id="s3", dataset=dataset(tiny_splits))
+    fake_run(own_folder(isolated_runs, "5e55103333333333") / "20250101-000001-frozen-eeeeee", "frozen", 0.734, 18.0)
+    at = open_page("pages/guide.py", session_id="5e55103333333333", dataset=dataset(tiny_splits))
     assert "start with **Frozen encoder (last layer only)**" in at.success[0].value  # 20 texts: small data
     table = at.table[0].value
     frozen_rows = table[table["Use"] == "Frozen encoder (last layer only)"]
@@ -520,14 +547,16 @@ def test_streamlit_does_not_collect_garbage_after_every_script_run():
 
 @pytest.mark.slow
 def test_no_page_after_the_data_page_imports_a_package_of_its_own(tmp_path):
-    # A fresh process: this one has imported everything already. Data comes before training, so what
-    # Home and Data load is loaded before a job runs; a package that another page imports first costs
-    # its first visit 1-2 s while a job trains (matplotlib did, on Results).
+    # A fresh process: this one has imported everything already. Data and Train come before training (a
+    # first visit has data ready, so Train's first visit times the machine: that loads the model code),
+    # so what Home, Data and Train load is loaded before a job runs; a package that another page, or
+    # Train again, imports first costs its first visit 1-2 s while a job trains (matplotlib did, on Results).
     script = ("import json, sys\n"
               "from streamlit.testing.v1 import AppTest\n"
               "at = AppTest.from_file(sys.argv[1], default_timeout=60)\n"
               "at.run()\n"
               "at.switch_page('pages/data.py').run()\n"
+              "at.switch_page('pages/train.py').run()\n"
               "loaded, new = {name.split('.')[0] for name in sys.modules}, {}\n"
               "for page in sys.argv[2:]:\n"
               "    at.switch_page(page).run()\n"
@@ -603,3 +632,111 @@ def test_two_label_columns_train_one_head_each_and_report_both(isolated_runs):
     assert any(sub.value.startswith("Every target") for sub in at.subheader)
     at.switch_page("pages/playground.py").run()
     assert {"label", "topic label", "topic confidence"} <= set(at.dataframe[0].value.columns)
+
+
+# ---------------------------------------------------------------- a first visit and lesson links
+
+
+def open_link(params: dict[str, str], page: str | None = None) -> AppTest:
+    """A new session opened from a lesson link (the app's address with these query parameters): it
+    lands on the Train page; then `page`, if given."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[-1].value == "Train"
+    if page:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def test_a_first_visit_can_start_training_without_visiting_the_data_page(monkeypatch):
+    started = patch_slow_train(monkeypatch, "core.compare.train")
+    at = open_page("pages/train.py")
+    expected = "Rotten Tomatoes · 1,000 train / 200 validation / 1,000 test"  # what the Data page preselects
+    assert f"Data: {expected}" in texts_of(at.caption) and expected in sidebar_of(at)
+    assert not at.button(key="start_training").disabled
+    at.button(key="start_training").click().run()
+    assert started.wait(10)  # the job is training
+    job = at.session_state["job"]
+    assert job.data_info["description"] == expected and len(job.splits.train) == 1000
+    job.cancel()
+    job.join(10)
+
+
+def test_a_lesson_link_opens_the_same_setup_and_the_train_page_shares_it_back():
+    from urllib.parse import parse_qsl
+
+    from core.lesson import DataChoice, Lesson, to_query
+
+    lesson = Lesson(DataChoice("synthetic", n_train=100, n_test=60, synthetic_size=300, difficulty="hard",
+                               label_noise=0.1), ("frozen", "tfidf"),
+                    RunConfig(epochs=3, lr_head=0.05, class_weighted=True))
+    at = open_link(to_query(lesson))
+    assert not at.warning
+    assert "Data: Synthetic reviews (hard, 10% label noise) · 100 train / 20 validation / 60 test" in texts_of(at.caption)
+    assert at.multiselect(key="train_strategies").value == ["frozen", "tfidf"]
+    assert at.number_input(key="hp_epochs").value == 3 and at.number_input(key="hp_lr_head").value == 0.05
+    assert at.checkbox(key="hp_class_weighted").value is True
+    link = at.code[0].value  # the share expander: outside a browser the address is the query alone
+    assert link.startswith("?") and dict(parse_qsl(link[1:])) == to_query(lesson)
+    assert at.session_state["session_id"] not in link
+    at.switch_page("pages/data.py").run()
+    assert at.radio(key="data_source").value == "synthetic" and at.selectbox(key="data_difficulty").value == "hard"
+    assert at.number_input(key="data_synthetic_size").value == 300 and at.slider(key="data_label_noise").value == 0.1
+    sizes = {n.key.rsplit("_", 1)[0]: n.value for n in at.number_input if n.key.startswith("data_n_")}
+    assert sizes == {"data_n_train_synthetic": 100, "data_n_val_synthetic": 0, "data_n_test_synthetic": 60}
+    assert any(s.startswith("In use for training: Synthetic reviews (hard") for s in texts_of(at.success))
+
+
+def test_a_tampered_link_opens_the_defaults_and_says_what_it_ignored():
+    at = open_link({"lr": "1e9", "epochs": "-3", "strategies": "../../etc", "n-train": "50000", "data": "upload",
+                    "model": "/etc/passwd", "hide": "[x](javascript:alert(1))", "session_id": "0123456789ab"})
+    sentence = texts_of(at.warning)
+    assert len(sentence) == 1 and sentence[0].startswith("Ignored from this lesson link, the defaults are used instead")
+    for ignored in ("lr=1e9 (", "epochs=-3 (", "strategies=../../etc (", "data=upload (", "model=/etc/passwd (",
+                    "session_id=0123456789ab (not a setting", "the split sizes (Asked for 50,000 training"):
+        assert ignored in sentence[0]
+    assert "](javascript" in at.warning[0].value.replace("\\", "") and "\\[x\\]" in at.warning[0].value  # no link
+    assert at.multiselect(key="train_strategies").value == ["full", "frozen", "scratch", "tfidf"]
+    assert at.number_input(key="hp_epochs").value == RunConfig().epochs
+    assert at.number_input(key="hp_lr_finetune").value == RunConfig().lr_finetune
+    assert at.text_input(key="hp_model").value == RunConfig().model
+    assert "Data: Rotten Tomatoes · 1,000 train / 200 validation / 1,000 test" in texts_of(at.caption)
+
+
+def test_controls_a_lesson_hides_are_not_drawn_and_their_values_are_used(monkeypatch):
+    started = patch_slow_train(monkeypatch, "core.compare.train")
+    at = open_link({"data": "synthetic", "synthetic-size": "200", "strategies": "tfidf", "epochs": "1",
+                    "model": "prajjwal1/bert-tiny", "hide": "data,strategies,encoder,hyperparameters"})
+    keys = {element.key for kind in ("multiselect", "text_input", "number_input", "checkbox", "selectbox")
+            for element in at.get(kind)}
+    assert not keys & {"train_strategies", "hp_model", "hp_epochs", "hp_max_length", "hp_lr_finetune"}
+    captions = texts_of(at.caption)
+    assert "The lesson link fixed the strategies: TF-IDF + logistic regression." in " ".join(captions)
+    assert any("The lesson link fixed the encoder: prajjwal1/bert-tiny." in c for c in captions)
+    assert any("The lesson link fixed the hyperparameters: Epochs 1; the rest at their defaults." in c
+               for c in captions)
+    assert [at.checkbox(key=f"share_hide_{g}").value for g in ("data", "strategies", "encoder", "hyperparameters")] \
+        == [True] * 4
+    at.button(key="start_training").click().run()
+    assert started.wait(10)
+    job = at.session_state["job"]
+    assert [(c.strategy, c.model, c.epochs) for c in job.configs] == [("tfidf", "prajjwal1/bert-tiny", 1)]
+    job.cancel()
+    job.join(10)
+    at.switch_page("pages/data.py").run()
+    assert not at.radio and not at.number_input and not at.get("file_uploader")
+    assert any("The lesson link fixed the data choice and sizes: Synthetic reviews (medium, 0% label noise) · "
+               "100 train / 20 validation / 50 test." in c for c in texts_of(at.caption))
+    assert any(s.startswith("In use for training: Synthetic reviews") for s in texts_of(at.success))
+
+
+def test_a_lesson_link_points_at_the_apps_address_which_always_runs_the_frame():
+    from ui.lesson import app_address
+
+    assert app_address("http://localhost:8501/train") == "http://localhost:8501/"
+    assert app_address("https://lab.example.org/course/train") == "https://lab.example.org/course/"
+    assert app_address(None) == ""

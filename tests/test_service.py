@@ -479,14 +479,14 @@ def test_the_playground_shows_the_serve_command_curl_and_python_for_the_model(tm
 
     monkeypatch.setattr(store, "DEFAULT_RUNS_ROOT", tmp_path / "runs")
     outcome = train(RunConfig(strategy="tfidf"), toy_splits())
-    save_run(tmp_path / "runs" / "s9" / TFIDF, outcome.result, outcome.predictor)
+    save_run(tmp_path / "runs" / "sessions" / "5e5510999999999999" / TFIDF, outcome.result, outcome.predictor)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["session_id"] = "s9"
+    at.session_state["session_id"] = "5e5510999999999999"
     at.run()
     at.switch_page("pages/playground.py").run()
     at.text_area(key="play_text").set_value('say "hi" <b>now</b>').run()
     assert not at.exception, at.exception
-    expected = client_snippets(TFIDF, 'say "hi" <b>now</b>', tmp_path / "runs")
+    expected = client_snippets(TFIDF, 'say "hi" <b>now</b>', tmp_path / "runs" / "sessions" / "5e5510999999999999")
     assert [code.value for code in at.code] == [expected["serve"], expected["curl"], expected["python"]]
     assert [code.language for code in at.code] == ["bash", "bash", "python"]
     assert '"texts": ["say \\"hi\\" <b>now</b>"]' in at.code[1].value

@@ -13,7 +13,8 @@ from core.config import RunConfig
 from core.models import DEFAULT_MODEL, DEVICES, POOLINGS
 from core.precision import PRECISIONS
 from core.strategies import STRATEGIES
-from ui.state import kept
+from ui.setup import fixed_by_lesson
+from ui.state import kept, kept_value, lesson_hides
 
 DEFAULTS = RunConfig()
 CONFIG_FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
@@ -92,14 +93,20 @@ FIELDS = {
 
 
 def model_input() -> str:
-    """The encoder: the bundled MiniLM, any Hugging Face id, or a local folder."""
+    """The encoder: the bundled MiniLM, any Hugging Face id, or a local folder (or the one a lesson link fixed)."""
+    model = kept_value(KEY_PREFIX + "model", DEFAULT_MODEL)
+    if fixed_by_lesson("encoder", model):
+        return model
     return st.text_input("Encoder (Hugging Face id or local folder)", **kept(KEY_PREFIX + "model", DEFAULT_MODEL),
                          help=f"Default: {DEFAULT_MODEL}, bundled, works offline. Other ids need internet access "
                               "the first time; a run that cannot load its model fails with the reason.").strip()
 
 
 def max_length_input() -> int:
-    """The max length widget (the Data and Train pages share it, so both show the same value)."""
+    """The max length widget (the Data and Train pages share it, so both show the same value); a
+    lesson link that fixed the hyperparameters fixed it too."""
+    if lesson_hides("hyperparameters"):
+        return kept_value(KEY_PREFIX + "max_length", DEFAULTS.max_length)
     return _field_input(CONFIG_FIELDS["max_length"])
 
 
@@ -107,8 +114,17 @@ def hyperparameter_inputs(strategies: list[str]) -> dict:
     """Every RunConfig field except strategy and model, as {field name: value}.
 
     The main fields and what the chosen `strategies` read (their learning rate and settings, from
-    the registry) come first; the rest sits in an expander.
+    the registry) come first; the rest sits in an expander. When a lesson link fixed them, its values
+    are used and said in a caption, and no input is drawn.
     """
+    if lesson_hides("hyperparameters"):
+        values = {name: kept_value(KEY_PREFIX + name, getattr(DEFAULTS, name))
+                  for name in CONFIG_FIELDS if name not in NOT_IN_FORM}
+        changed = [f"{FIELDS[name].label if name in FIELDS else name} {value}" for name, value in values.items()
+                   if value != getattr(DEFAULTS, name)]
+        fixed_by_lesson("hyperparameters", "; ".join(changed) + ("; the rest at their defaults" if changed else "")
+                        or "all at their defaults")
+        return values
     chosen = {name for s in strategies for name in (STRATEGIES[s].lr_field, *STRATEGIES[s].settings) if name}
     fields = [f for f in CONFIG_FIELDS.values() if f.name not in NOT_IN_FORM]
     common = [f for f in fields if f.name in MAIN_FIELDS or f.name in chosen]

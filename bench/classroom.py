@@ -1,0 +1,220 @@
+"""A class on one server, measured with real browsers: N sessions open a lesson link and press Start
+at the same moment.
+
+Starts one `streamlit run app.py` (its own empty runs folder, the scheduler logging every ticket) and
+one headless Chromium with N browser contexts (N separate sessions: own cookies, own websocket). Each
+session opens the lesson link on the Train page, all press "Start training" together, then switch
+pages (Results <-> Train) until their training has finished. Recorded:
+- every session finished, with its wall time from Start to "Training finished";
+- time to the first live curve on the Train page (a chart drawn by the live view);
+- page-switch latency (click in the menu -> the page's own title shown) p50 / p95 while they train;
+- peak server memory (RSS, polled every 0.25 s) and the memory bound the scheduler enforces;
+- the queue: each session's place in line at Start, and the forecast (expected start and end when it
+  was submitted) against what happened, from the scheduler's log;
+- privacy: each session's Results page says it shows exactly its own runs and no others.
+
+The browsers run on the same machine as the server (2 cores here), so the latencies are pessimistic:
+in a classroom the browsers run on the students' laptops.
+
+    python bench/run.py classroom --sessions 5 --strategies full,frozen,scratch,tfidf --tag n5
+    python bench/run.py classroom --sessions 20 --strategies frozen,tfidf --tag n20
+    python bench/run.py classroom --quick       # 3 sessions, TF-IDF (what the test suite runs)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+SWITCHES = (("Results", "Results"), ("Train", "Train"))
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--sessions", type=int, default=5, help="browser sessions (students)")
+    p.add_argument("--strategies", default="full,frozen,scratch,tfidf", help="the lesson's strategies")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds before a session counts as not finished")
+
+
+def lesson_query(strategies: list[str]) -> str:
+    """The lesson link's query: the default data and these strategies (core.lesson writes it)."""
+    from core.lesson import Lesson, to_query
+
+    return urlencode(to_query(Lesson(strategies=tuple(strategies))))
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+class MemoryPeak(threading.Thread):
+    """Polls a process's resident memory (Linux /proc) until stopped; `peak` in bytes."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        self.peak = max(self.peak, int(line.split()[1]) * 1024)
+            except OSError:
+                return
+            self._stop.wait(0.25)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Event, index: int,
+                      n_runs: int, timeout: float) -> dict:
+    """One student: open the link, wait for everyone, Start, switch pages until finished, check Results."""
+    context = await browser.new_context(viewport={"width": 1300, "height": 850})
+    page = await context.new_page()
+    page.set_default_timeout(timeout * 1000)
+    record: dict = {"session": index, "switch_seconds": []}
+    try:
+        await page.goto(url)
+        start = page.get_by_role("button", name="Start training")
+        await start.wait_for()
+        await page.get_by_text("Estimated time").wait_for()  # the estimate is measured before Start
+        await ready.wait()
+        await go.wait()
+        started = time.perf_counter()
+        await start.click()
+        main = page.locator('[data-testid="stMain"]')
+        queue = main.get_by_text("Waiting for its turn")
+        first_step = main.locator(".js-plotly-plot, [data-testid='stPlotlyChart']")
+        finished_text = page.get_by_text("Training finished")
+        await page.get_by_text("Run 1 of").or_(queue).first.wait_for()
+        record["waited_in_line"] = await queue.count() > 0
+        if record["waited_in_line"]:
+            record["queue_words"] = (await queue.first.inner_text()).strip()
+        try:
+            await first_step.or_(finished_text).first.wait_for()
+            record["first_curve_seconds"] = time.perf_counter() - started
+        except Exception:  # noqa: BLE001 - recorded as missing, not fatal
+            record["first_curve_seconds"] = None
+        deadline = started + timeout
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        while await finished_text.count() == 0 and time.perf_counter() < deadline:
+            for link, title in SWITCHES:
+                clicked = time.perf_counter()
+                await nav.get_by_role("link", name=link, exact=True).click()
+                await main.get_by_role("heading", name=title, exact=True).first.wait_for()
+                record["switch_seconds"].append(time.perf_counter() - clicked)
+            await page.wait_for_timeout(500)
+        record["finished"] = await finished_text.count() > 0
+        record["wall_seconds"] = time.perf_counter() - started
+        record["sidebar"] = (await page.get_by_text("runs finished").first.inner_text()).strip() \
+            if record["finished"] else ""
+        await nav.get_by_role("link", name="Results", exact=True).click()
+        shows = main.get_by_text("Showing ")
+        await shows.first.wait_for()
+        record["results_caption"] = (await shows.first.inner_text()).strip()
+        record["only_own_runs"] = record["results_caption"].startswith(
+            f"Showing {n_runs} of your own runs and 0 published runs")
+    except Exception as exc:  # noqa: BLE001 - one failing session is recorded, the others go on
+        record["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        record.setdefault("finished", False)
+    finally:
+        await context.close()
+    return record
+
+
+async def classroom(url: str, sessions: int, n_runs: int, timeout: float) -> list[dict]:
+    from playwright.async_api import async_playwright
+
+    from tests.live_app import CHROMIUM, CHROMIUM_ARGS
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        ready, go = asyncio.Barrier(sessions + 1), asyncio.Event()
+        tasks = [asyncio.create_task(one_session(browser, url, ready, go, i, n_runs, timeout))
+                 for i in range(sessions)]
+        await ready.wait()  # everyone has the lesson open and ready to start
+        go.set()
+        records = await asyncio.gather(*tasks)
+        await browser.close()
+    return records
+
+
+def forecast_accuracy(log_path: Path) -> dict:
+    """Forecast at submission vs what happened, per ticket that had to wait, from the scheduler's log."""
+    tickets = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    waited = [t for t in tickets if t["state"] == "done" and t["predicted_place"]]
+    start_errors = [abs(t["started_at"] - t["predicted_start"]) / max(t["started_at"] - t["submitted_at"], 1e-9)
+                    for t in waited]
+    end_errors = [abs(t["ended_at"] - t["predicted_end"]) / max(t["ended_at"] - t["submitted_at"], 1e-9)
+                  for t in tickets if t["state"] == "done" and t["predicted_end"]]
+    estimate_ratio = [(t["ended_at"] - t["started_at"]) / t["seconds"] for t in tickets if t["state"] == "done"]
+    by_session: dict[str, list] = {}
+    for t in tickets:
+        by_session.setdefault(t["session"], []).append(t)
+    last_end_errors = []
+    for session_tickets in by_session.values():
+        last = max(session_tickets, key=lambda t: t["ended_at"])
+        if last["state"] == "done" and last["predicted_end"]:
+            first = min(t["submitted_at"] for t in session_tickets)
+            last_end_errors.append(abs(last["ended_at"] - last["predicted_end"]) / max(last["ended_at"] - first, 1e-9))
+    return {"tickets": len(tickets), "tickets_that_waited": len(waited),
+            "start_error_median": percentile(start_errors, 0.5), "start_error_p90": percentile(start_errors, 0.9),
+            "end_error_median": percentile(end_errors, 0.5), "end_error_p90": percentile(end_errors, 0.9),
+            "session_end_error_median": percentile(last_end_errors, 0.5),
+            "session_end_error_max": max(last_end_errors, default=None),
+            "actual_over_estimated_seconds_median": percentile(estimate_ratio, 0.5),
+            "places_at_submission": sorted(t["predicted_place"] or 0 for t in tickets),
+            "in_short_places": sum(bool(t["in_short"]) for t in tickets)}
+
+
+def run(args) -> dict:
+    from core.lab_settings import load_settings
+    from tests.live_app import streamlit_server
+
+    sessions = 3 if args.quick else args.sessions
+    strategies = ["tfidf"] if args.quick else [s.strip() for s in args.strategies.split(",") if s.strip()]
+    settings = load_settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        log_path = tmp / "scheduler.jsonl"
+        processes: list = []
+        with streamlit_server(tmp / "runs", tmp / "server.log", env={"TL_LAB_SCHEDULER_LOG": str(log_path)},
+                              processes=processes) as base:
+            memory = MemoryPeak(processes[0].pid)
+            memory.start()
+            started = time.perf_counter()
+            url = f"{base}/train?{lesson_query(strategies)}"
+            records = asyncio.run(classroom(url, sessions, len(strategies), args.timeout))
+            wall = time.perf_counter() - started
+            memory.stop()
+        server_log_tail = (tmp / "server.log").read_text()[-3000:]
+        queue = forecast_accuracy(log_path)
+    switches = [s for r in records for s in r["switch_seconds"]]
+    for r in records:
+        r["switches"] = len(r.pop("switch_seconds"))
+    walls = [r["wall_seconds"] for r in records if r.get("finished")]
+    firsts = [r["first_curve_seconds"] for r in records if r.get("first_curve_seconds") is not None]
+    return {"sessions": sessions, "strategies": strategies, "lesson_url": url.split("?", 1)[1],
+            "all_finished": all(r.get("finished") for r in records),
+            "all_saw_only_their_own_runs": all(r.get("only_own_runs") for r in records),
+            "wall_seconds": wall, "session_wall_seconds": {"min": min(walls, default=None),
+                                                           "median": percentile(walls, 0.5),
+                                                           "max": max(walls, default=None)},
+            "first_curve_seconds": {"median": percentile(firsts, 0.5), "max": max(firsts, default=None)},
+            "page_switch_seconds": {"count": len(switches), "p50": percentile(switches, 0.5),
+                                    "p95": percentile(switches, 0.95), "max": max(switches, default=None)},
+            "peak_server_rss_bytes": memory.peak, "scheduler_memory_bound_bytes": settings.memory_bytes,
+            "scheduler_slots": {"long": settings.long_slots, "short": settings.short_slots,
+                                "short_seconds": settings.short_seconds},
+            "queue": queue, "records": records,
+            "server_log_tail": server_log_tail if not all(r.get("finished") for r in records) else ""}

@@ -1,0 +1,54 @@
+"""How many long trainings at once on this CPU: two MiniLM fine-tunes one after the other vs side by side.
+
+core.lab_settings.default_slots picks one long training per CORES_PER_TRAINING cores on a CPU. This
+measures why: the same two `full` runs (Rotten Tomatoes, 300 training sentences, one epoch, max
+length 64) trained in turn, then in two threads at once (as two sessions would without a scheduler).
+Reported: each run's seconds and the wall time of both; side by side wins only if its wall time is
+lower than in turn.
+
+    python bench/run.py scheduler_slots [--quick] [--n-train 300]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from core.config import RunConfig
+from core.sources import load_bundled
+from core.splits import make_splits
+from core.training import train
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--n-train", type=int, default=300, help="training sentences per run")
+
+
+def _timed(config, splits, out: list) -> None:
+    started = time.perf_counter()
+    result = train(config, splits).result
+    out.append({"seconds": time.perf_counter() - started, "status": result.status, "accuracy": result.test_accuracy})
+
+
+def run(args) -> dict:
+    n_train = 40 if args.quick else args.n_train
+    splits = make_splits(load_bundled("rotten_tomatoes"), n_train=n_train, n_val=n_train // 5, n_test=200, seed=0)
+    config = RunConfig(strategy="full", epochs=1, max_length=64, patience=0)
+    train(config, splits)  # warm-up: model files in the page cache, kernels chosen
+    in_turn: list = []
+    started = time.perf_counter()
+    for _ in range(2):
+        _timed(config, splits, in_turn)
+    in_turn_wall = time.perf_counter() - started
+    side_by_side: list = []
+    threads = [threading.Thread(target=_timed, args=(config, splits, side_by_side)) for _ in range(2)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    together_wall = time.perf_counter() - started
+    return {"n_train": n_train, "in_turn": {"runs": in_turn, "wall_seconds": in_turn_wall},
+            "side_by_side": {"runs": side_by_side, "wall_seconds": together_wall},
+            "side_by_side_wall_ratio": together_wall / in_turn_wall,
+            "per_run_slowdown": sum(r["seconds"] for r in side_by_side) / sum(r["seconds"] for r in in_turn)}

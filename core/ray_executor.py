@@ -1,0 +1,393 @@
+"""Ray as the cluster engine: each run of a queue, or cell of a sweep, trains as one Ray task.
+
+`RayExecutor(address).run_queue(...)` and `.run_sweep(...)` take and return what
+core.compare.run_queue and core.sweep.run_sweep_on_splits do, so a caller switches engines by one
+setting: core.lab_settings' `executor = "ray"` (core.jobs) or the CLI's `--executor ray --ray-address
+ADDR`. Ray is imported when an executor first connects, never before: without one, nothing changes.
+
+- Resources: a task asks for `cpus_per_run` CPUs, one GPU when the run's device is cuda (or auto on a
+  cluster that has GPUs), and the run's estimated peak memory (core.training.estimate_run_bytes) as
+  Ray's `memory`, so Ray places it on a node where it fits. A run that no node could ever hold fails
+  at once with a reason instead of waiting forever.
+- Side by side: with `slot` (the dashboard's scheduler tickets, core.jobs) a job's runs go one at a
+  time, each when the scheduler says so: the scheduler keeps fairness, Ray places the work. Without
+  it (the CLI) every run is submitted at once and Ray runs as many together as the cluster holds.
+- Events: a task sends its core.events to a small channel actor in batches (every FLUSH_SECONDS and
+  at the end of the run); the caller polls it and passes them to `on_event` in its own thread.
+- Cancel: when the caller's `stop` is set, the channel's stop flag goes up; each running task sees it
+  within FLUSH_SECONDS (its stop is checked at every batch, as in a local run) and ends cancelled;
+  queued tasks are taken back with ray.cancel; a task still running GRACE_SECONDS later is
+  interrupted (ray.cancel). Either way the run comes back cancelled.
+- Failures: a task that raises or whose worker dies (out of memory, node lost) becomes a failed
+  RunResult with the reason; the caller never sees the exception and the other runs go on.
+- Saved runs: a finished run's model folder comes back to the caller as bytes (SavedFiles), and the
+  caller saves the run under its own runs folder with core.store.save_run, exactly as a local run.
+  So a multi-node cluster needs no shared filesystem: each node needs the same Python packages
+  (requirements.txt and ray), and the `core` package travels with the job (runtime_env py_modules)
+  when connecting to a cluster; the bundled model and data come from those packages. The price is
+  one copy of the weights through Ray's object store per saved run (MiniLM: 90 MB); sweeps save nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from core.errors import LabError
+from core.results import RunResult
+
+# Imported where used, not here: core.training and friends load torch, and the channel actor's
+# process imports this module without needing them.
+
+FLUSH_SECONDS = 0.2  # a task sends its events (and reads the stop flag) at most this often
+POLL_SECONDS = 0.1  # how often the caller collects events and passes Cancel on
+GRACE_SECONDS = 10.0  # after Cancel, a task still running this long is interrupted
+ENV_PASSED = ("TL_LAB_", "HF_", "TRANSFORMERS_", "TOKENIZERS_PARALLELISM", "OMP_WAIT_POLICY")
+
+_init_lock = threading.Lock()
+_configured: dict[str, RayExecutor] = {}
+
+
+def configured_executor(settings=None) -> RayExecutor | None:
+    """The engine core.lab_settings names: None to train in this process, or the (one per address)
+    RayExecutor for `executor = "ray"`. Creating it imports no Ray."""
+    from core.lab_settings import load_settings
+
+    settings = settings or load_settings()
+    if settings.executor != "ray":
+        return None
+    address = settings.ray_address or "local"
+    with _init_lock:
+        return _configured.setdefault(address, RayExecutor(address))
+
+
+class SavedFiles:
+    """A trained model's folder as bytes (what Predictor.save wrote inside the task). It stands in for
+    the predictor when the caller saves the run: `save(folder)` writes the same files there."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files = files
+
+    @classmethod
+    def of(cls, predictor) -> SavedFiles:
+        with tempfile.TemporaryDirectory() as tmp:
+            predictor.save(Path(tmp))
+            return cls({str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()})
+
+    def save(self, folder) -> None:
+        for name, data in self.files.items():
+            path = Path(folder) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+class _Relay:
+    """Inside a task, the run's `on_event` and its `stop`: events go to the caller's channel in batches,
+    and each batch brings back the channel's stop flag, which `is_set` reports."""
+
+    def __init__(self, channel, index: int):
+        self.channel, self.index = channel, index
+        self.pending: list = []
+        self.sent, self.stopped = 0.0, False
+
+    def __call__(self, event) -> None:
+        self.pending.append(event)
+        if time.monotonic() - self.sent >= FLUSH_SECONDS:
+            self.flush()
+
+    def is_set(self) -> bool:
+        if time.monotonic() - self.sent >= FLUSH_SECONDS:
+            self.flush()
+        return self.stopped
+
+    def flush(self) -> None:
+        import ray
+
+        self.stopped = ray.get(self.channel.put.remote(self.index, self.pending)) or self.stopped
+        self.pending, self.sent = [], time.monotonic()
+
+
+def train_in_task(config, splits, channel, index: int, keep_model: bool):
+    """What one Ray task runs: core.training.train with the relay as its events and stop. Returns a
+    TrainOutcome (the model as SavedFiles when kept), or None when Cancel came before it started."""
+    from core.training import TrainOutcome, train
+
+    relay = _Relay(channel, index)
+    if relay.is_set():  # also tells the caller that this run has started
+        return None
+    outcome = train(config, splits, relay, relay)
+    relay.flush()
+    if not keep_model:
+        return TrainOutcome(outcome.result)
+    model = SavedFiles.of(outcome.predictor) if outcome.predictor is not None else None
+    return TrainOutcome(outcome.result, model, outcome.predictions)
+
+
+class _Channel:
+    """A Ray actor: the events of every task of one call, which runs have started, the stop flag."""
+
+    def __init__(self):
+        self.events: list = []
+        self.started: set[int] = set()
+        self.stopped = False
+
+    def put(self, index: int, events: list) -> bool:
+        self.started.add(index)
+        self.events.extend((index, event) for event in events)
+        return self.stopped
+
+    def take(self) -> tuple[list, set[int]]:
+        events, self.events = self.events, []
+        return events, set(self.started)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def _result(config, splits, status: str, reason: str) -> RunResult:
+    """A run's result when its task never reported one (cancelled, failed, or no node fits it)."""
+    return RunResult(strategy=config.strategy, status=status, reason=reason, model=config.model,
+                     labels=list(splits.label_names), task=splits.task, n_train=len(splits.train),
+                     n_val=len(splits.val), n_test=len(splits.test), config=config.to_dict())
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why a task failed (a RayTaskError carries the task's own exception)."""
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"The Ray task failed: {type(cause).__name__}: {text[-1] if text else ''}"[:500]
+
+
+class RayExecutor:
+    """Runs of core.compare.run_queue and sweeps of core.sweep.run_sweep_on_splits as Ray tasks (see the
+    module docstring). `address`: "local" starts a Ray instance in this process (ray.init); anything
+    else goes to ray.init(address=...): "auto", "HOST:6379", "ray://HOST:10001". `init_options` go to
+    ray.init too (num_cpus, object_store_memory, ...). If this process is connected already, that
+    connection is used."""
+
+    train_task = staticmethod(train_in_task)  # what each task runs
+
+    def __init__(self, address: str = "local", cpus_per_run: int = 1, **init_options):
+        self.address, self.cpus_per_run, self.init_options = address or "local", cpus_per_run, init_options
+        self.started_here = False
+
+    def connect(self):
+        """Import Ray and connect (once per process); returns the ray module."""
+        try:
+            import ray
+        except ImportError:
+            raise LabError("The Ray executor needs Ray: pip install ray==2.60.0 (requirements-dev.txt).") from None
+        with _init_lock:
+            if not ray.is_initialized():
+                runtime_env: dict = {"env_vars": {k: v for k, v in os.environ.items() if k.startswith(ENV_PASSED)}}
+                if self.address != "local":  # other machines get this very code
+                    runtime_env["py_modules"] = [str(Path(__file__).resolve().parent)]
+                try:
+                    ray.init(address=self.address, runtime_env=runtime_env, **self.init_options)
+                except (ConnectionError, RuntimeError, ValueError) as exc:
+                    raise LabError(f"Could not start or reach Ray at '{self.address}': {exc}") from None
+                self.started_here = True
+        return ray
+
+    def close(self) -> None:
+        """Shut down the Ray instance this executor started (one it found connected stays)."""
+        if self.started_here:
+            import ray
+
+            ray.shutdown()
+            self.started_here = False
+
+    def run_queue(self, configs: list, splits, runs_root: Path | None, on_event: Callable | None = None,
+                  stop: threading.Event | None = None, data_info: dict | None = None, on_run: Callable | None = None,
+                  results: list | None = None, slot: Callable | None = None) -> list[RunResult]:
+        """core.compare.run_queue on Ray: the same arguments, results and saved runs. `results` fills in
+        queue order; with runs side by side, `on_run(index, config)` is called again whenever the events
+        passed to `on_event` switch runs, so a reader's "current run" (core.jobs.Job) stays right."""
+        from core.compare import _save
+
+        results = [] if results is None else results
+        first, ended = len(results), {}
+
+        def finish(index, config, run_splits, outcome) -> None:
+            if outcome is None:
+                ended[index] = _result(config, run_splits, "cancelled", "Cancelled before it started.")
+            else:
+                if runs_root is not None and outcome.result.ok:
+                    _save(outcome, runs_root, data_info)
+                ended[index] = outcome.result
+            while len(results) - first in ended:
+                results.append(ended[len(results) - first])
+
+        call = _Call(self, finish, on_event, on_run, stop, keep_model=runs_root is not None)
+        call.run(len(configs), lambda index: (configs[index], splits), slot)
+        return results
+
+    def run_sweep(self, pool, base, strategies: list[str], vary, seeds: int, n_train: int | None = None,
+                  on_record: Callable | None = None, stop=None, slot: Callable | None = None) -> list:
+        """core.sweep.run_sweep_on_splits on Ray: the same plan, samples and records (in plan order);
+        `on_record` is called as runs end. Runs Cancel took back before they started leave no record."""
+        from core.sweep import DEFAULT_N_TRAIN, SweepRecord, _run_setup, check_sweepable, sweep_plan
+
+        check_sweepable(pool)
+        n_train = min(n_train or DEFAULT_N_TRAIN, len(pool.train))
+        plan = sweep_plan(strategies, vary, seeds)
+        records: dict = {}
+
+        def finish(index, config, splits, outcome) -> None:
+            if outcome is None:
+                return
+            result, run = outcome.result, plan[index]
+            records[index] = SweepRecord(run.strategy, vary.setting, run.value, len(splits.train), run.seed,
+                                         result.status, result.test_accuracy, result.macro_f1, result.train_seconds,
+                                         result.reason)
+            if on_record is not None:
+                on_record(records[index])
+
+        call = _Call(self, finish, None, None, stop, keep_model=False)
+        call.run(len(plan), lambda index: _run_setup(pool, base, vary, plan[index], n_train), slot)
+        return [records[index] for index in sorted(records)]
+
+
+class _Call:
+    """One run_queue or run_sweep call: its tasks, their channel, Cancel, and each run's end."""
+
+    def __init__(self, executor: RayExecutor, finish: Callable, on_event, on_run, stop, keep_model: bool):
+        self.executor, self.finish, self.on_event, self.on_run = executor, finish, on_event, on_run
+        self.stop, self.keep_model = stop, keep_model
+        self.running: dict = {}  # ObjectRef -> (index, config, splits)
+        self.configs: dict[int, object] = {}
+        self.started: set[int] = set()
+        self.current: int | None = None  # the run whose events on_event saw last
+        self.cancelled_at: float | None = None
+        self.interrupted = False
+        self.shipped: dict[int, tuple] = {}  # id(splits) -> (splits, its ObjectRef): each split sent once
+
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def run(self, count: int, prepare: Callable, slot: Callable | None) -> None:
+        """Train runs 0..count-1 (`prepare(index) -> (config, splits)`): all at once without `slot`, else
+        one at a time, each inside `slot(index)` (False: cancelled before it started)."""
+        self.ray = self.executor.connect()
+        self.task = self.ray.remote(self.executor.train_task)
+        self.channel = self.ray.remote(num_cpus=0)(_Channel).remote()
+        self.nodes = [node["Resources"] for node in self.ray.nodes() if node.get("Alive")]
+        try:
+            for index in range(count):
+                config, splits = prepare(index)
+                self.configs[index] = config
+                if slot is None:
+                    self.submit(index, config, splits)
+                    continue
+                if self.on_run is not None:
+                    self.on_run(index, config)
+                    self.current = index
+                with slot(index) as go:
+                    if not go or self.stopping():
+                        self.finish(index, config, splits, None)
+                        continue
+                    self.submit(index, config, splits)
+                    self.wait()
+            self.wait()
+        finally:
+            for ref in self.running:  # only if the caller itself failed: leave nothing training
+                self.ray.cancel(ref, force=True)
+            self.ray.kill(self.channel)
+
+    def resources(self, config, splits) -> dict:
+        """What the run asks Ray for: CPUs, a GPU for cuda, its estimated peak memory."""
+        from core.training import estimate_run_bytes
+
+        try:
+            memory = int(estimate_run_bytes(config, splits))
+        except Exception:  # noqa: BLE001 - e.g. an unknown model: the run itself fails and says why
+            memory = 0
+        gpus = 1 if config.device == "cuda" or (config.device == "auto" and
+                                                 any(node.get("GPU", 0) for node in self.nodes)) else 0
+        return {"num_cpus": self.executor.cpus_per_run, "num_gpus": gpus, **({"memory": memory} if memory else {})}
+
+    def fits(self, need: dict) -> bool:
+        return any(node.get("CPU", 0) >= need["num_cpus"] and node.get("GPU", 0) >= need["num_gpus"]
+                   and node.get("memory", 0) >= need.get("memory", 0) for node in self.nodes)
+
+    def submit(self, index: int, config, splits) -> None:
+        if self.stopping():
+            self.finish(index, config, splits, None)
+            return
+        need = self.resources(config, splits)
+        if not self.fits(need):
+            largest = max(self.nodes, key=lambda node: node.get("memory", 0), default={})
+            reason = (f"No node of the Ray cluster can take this run: it needs {need['num_cpus']} CPU, "
+                      f"{need['num_gpus']} GPU and {need.get('memory', 0) / 2**30:.1f} GB; the largest node has "
+                      f"{largest.get('CPU', 0):g} CPU, {largest.get('GPU', 0):g} GPU and "
+                      f"{largest.get('memory', 0) / 2**30:.1f} GB.")
+            self.finish(index, config, splits, self.failed(index, config, splits, reason))
+            return
+        if id(splits) not in self.shipped:
+            self.shipped[id(splits)] = (splits, self.ray.put(splits))
+        ref = self.task.options(**need, max_retries=0).remote(config, self.shipped[id(splits)][1], self.channel,
+                                                              index, self.keep_model)
+        self.running[ref] = (index, config, splits)
+
+    def wait(self) -> None:
+        """Until every submitted task has ended: pass events on, pass Cancel on, end each run."""
+        while self.running:
+            ready, _ = self.ray.wait(list(self.running), num_returns=len(self.running), timeout=POLL_SECONDS)
+            self.forward()
+            self.pass_cancel()
+            for ref in ready:
+                index, config, splits = self.running.pop(ref)
+                self.finish(index, config, splits, self.outcome(ref, index, config, splits))
+
+    def forward(self) -> None:
+        events, self.started = self.ray.get(self.channel.take.remote())
+        for index, event in events:
+            self.emit(index, event)
+
+    def emit(self, index: int, event) -> None:
+        if self.on_run is not None and index != self.current:
+            self.on_run(index, self.configs[index])
+            self.current = index
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def pass_cancel(self) -> None:
+        if not self.stopping():
+            return
+        if self.cancelled_at is None:
+            self.cancelled_at = time.monotonic()
+            self.channel.stop.remote()
+            for ref, (index, *_) in self.running.items():
+                if index not in self.started:  # still queued: take it back
+                    self.ray.cancel(ref)
+        elif not self.interrupted and time.monotonic() - self.cancelled_at > GRACE_SECONDS:
+            self.interrupted = True
+            for ref in self.running:
+                self.ray.cancel(ref)
+
+    def outcome(self, ref, index: int, config, splits):
+        """The task's TrainOutcome (None: cancelled before it started); its exceptions become results."""
+        from core import events as ev
+        from core.training import TrainOutcome
+
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.TaskCancelledError:
+            if index not in self.started:
+                return None
+            self.emit(index, ev.RunCancelled(config.strategy))
+            return TrainOutcome(_result(config, splits, "cancelled", "Cancelled by the user."))
+        except Exception as exc:  # noqa: BLE001 - a crashed task is a failed run, never the caller's crash
+            return self.failed(index, config, splits, _reason(exc))
+
+    def failed(self, index: int, config, splits, reason: str):
+        """A failed run that never reported itself: its RunFailed event, and its outcome."""
+        from core import events as ev
+        from core.training import TrainOutcome
+
+        self.emit(index, ev.RunFailed(config.strategy, reason))
+        return TrainOutcome(_result(config, splits, "failed", reason))
