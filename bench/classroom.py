@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import tempfile
 import threading
 import time
@@ -193,7 +192,7 @@ def run(args) -> dict:
             memory = MemoryPeak(processes[0].pid)
             memory.start()
             started = time.perf_counter()
-            url = f"{base}/train?{lesson_query(strategies)}"
+            url = f"{base}/?{lesson_query(strategies)}"  # a lesson link opens the app at its address
             records = asyncio.run(classroom(url, sessions, len(strategies), args.timeout))
             wall = time.perf_counter() - started
             memory.stop()

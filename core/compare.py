@@ -39,7 +39,7 @@ def run_queue(configs: list[RunConfig], splits: Splits, runs_root: Path | None,
             outcome = train(config, splits, on_event, stop)
             if runs_root is not None and outcome.result.ok:
                 _save(outcome, runs_root, data_info)
-        results.append(outcome.result)
+            results.append(outcome.result)
     return results
 
 

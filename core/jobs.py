@@ -53,16 +53,18 @@ class BackgroundJob:
         self._thread = threading.Thread(target=self._work, name=f"tl-lab-{self.thread_name}-{self.id}", daemon=True)
         self.tickets: list[Ticket] = []
 
-    def _submit(self, labels: list[str]) -> None:
-        """One ticket per run, chained in order (raises core.scheduler.LimitError if one can never fit)."""
+    def _submit(self, labels: list[str], groups: list[str]) -> None:
+        """One ticket per run, chained in order (raises core.errors.LimitError if one can never fit);
+        `groups` are the runs' strategies, by which the scheduler calibrates their estimates."""
         self.scheduler = self.scheduler or shared()
         seconds = self.estimates or [60.0] * len(labels)
         memory = self.memory or [0] * len(labels)
         try:
-            for label, run_seconds, run_bytes in zip(labels, seconds, memory):
-                self.tickets.append(self.scheduler.submit(self.session, label, run_seconds, run_bytes, chain=self.id))
+            for label, group, run_seconds, run_bytes in zip(labels, groups, seconds, memory):
+                self.tickets.append(self.scheduler.submit(self.session, label, run_seconds, run_bytes, chain=self.id,
+                                                          group=group))
         except Exception:
-            self.scheduler.withdraw(self.tickets)
+            self.scheduler.withdraw(self.tickets, started_too=True)  # the first may already have been granted
             raise
 
     @contextmanager
@@ -72,7 +74,7 @@ class BackgroundJob:
         try:
             yield self.scheduler.acquire(ticket, self._stop)
         finally:
-            self.scheduler.release(ticket)
+            self.scheduler.release(ticket, completed=self._finished(index))
 
     def waiting(self) -> Forecast | None:
         """While the next run waits for its turn: its place in line and expected start, and the expected
@@ -118,6 +120,10 @@ class BackgroundJob:
 
     def position(self):
         """Where the work stands now (a core.progress.Position)."""
+        raise NotImplementedError
+
+    def _finished(self, index: int) -> bool:
+        """Whether run `index` finished (not failed or cancelled): only those calibrate the scheduler."""
         raise NotImplementedError
 
     def _run(self) -> None:
@@ -177,7 +183,7 @@ class Job(BackgroundJob):
     def __post_init__(self):
         super().__post_init__()
         self._events: list[JobEvent] = []
-        self._submit([config.strategy for config in self.configs])
+        self._submit([config.strategy for config in self.configs], [config.strategy for config in self.configs])
 
     def events_since(self, index: int) -> list[JobEvent]:
         """Events logged after the first `index` ones."""
@@ -197,6 +203,10 @@ class Job(BackgroundJob):
 
     def journal_plan(self) -> dict:
         return {"configs": [config.to_dict() for config in self.configs]}
+
+    def _finished(self, index: int) -> bool:
+        results = list(self.results)
+        return index < len(results) and results[index].status == "finished"
 
     def _run(self) -> None:
         engine = self._engine()
@@ -221,6 +231,10 @@ class SweepJob(BackgroundJob):
     thread_name = "sweep"
     journal_kind = "sweep"
 
+    def _finished(self, index: int) -> bool:
+        records = self.records
+        return index < len(records) and records[index].status == "finished"
+
     def journal_plan(self) -> dict:
         return {"base": self.base.to_dict(), "strategies": list(self.strategies), "setting": self.vary.setting,
                 "values": list(self.vary.values), "seeds": self.seeds, "n_train": self.n_train}
@@ -229,7 +243,8 @@ class SweepJob(BackgroundJob):
         super().__post_init__()
         self.plan: list[PlannedRun] = sweep_plan(self.strategies, self.vary, self.seeds)
         self._records: list[SweepRecord] = []
-        self._submit([f"{run.strategy}, {self._value_words(run.value)}, seed {run.seed + 1}" for run in self.plan])
+        self._submit([f"{run.strategy}, {self._value_words(run.value)}, seed {run.seed + 1}" for run in self.plan],
+                     [run.strategy for run in self.plan])
 
     @property
     def records(self) -> list[SweepRecord]:

@@ -23,9 +23,11 @@ ticket's place in line and expected start and end come from.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import os
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ class Ticket:
     seconds: float  # estimated duration
     memory: int = 0  # estimated peak bytes
     chain: str = ""  # tickets of one chain run in submission order, one at a time
+    group: str = ""  # what calibrates its estimate (the strategy)
     id: int = field(default_factory=lambda: next(_ids))
     state: str = "waiting"  # waiting -> running -> done | withdrawn
     submitted_at: float = 0.0
@@ -81,24 +84,28 @@ class Scheduler:
         self._version = 0  # bumped on every change, so forecasts are computed once per state
         self._forecast: tuple[int, float, dict[int, Forecast]] | None = None
         self.finished: list[Ticket] = []  # the last tickets that ended (bounded), for measurements
+        self._ratios: dict[str, collections.deque] = {}  # group -> recent actual / estimated seconds
 
     # -- submitting and ending work -------------------------------------------------------------
 
-    def submit(self, session: str, label: str, seconds: float, memory: int = 0, chain: str = "") -> Ticket:
-        """Queue one piece of work; refused (LimitError) if its memory could never fit."""
+    def submit(self, session: str, label: str, seconds: float, memory: int = 0, chain: str = "",
+               group: str = "") -> Ticket:
+        """Queue one piece of work; refused (LimitError) if its memory could never fit. `group` (the strategy)
+        is what the durations measured on this server calibrate the estimate by (see `expected_seconds`)."""
         if self.memory_bytes is not None and memory > self.memory_bytes:
             raise LimitError(f"'{label}' would need about {memory / 2**30:.1f} GB of memory, more than the "
                              f"{self.memory_bytes / 2**30:.1f} GB this server allows for training: use fewer "
                              "examples, a shorter max length or a smaller batch.")
         ticket = Ticket(session, label, max(float(seconds), 0.1), int(memory), chain or f"t{next(_ids)}",
-                        submitted_at=self.clock(), short=seconds <= self.short_seconds)
+                        group=group or label, submitted_at=self.clock())
+        ticket.short = self.expected_seconds(ticket) <= self.short_seconds
         with self._lock:
             if not any(t.session == session for t in self._tickets):  # the session becomes active:
                 # level with the least served active session as it was when its current run started
                 level = {t.session: self._served.get(t.session, 0.0) for t in self._tickets}
                 for t in self._tickets:
                     if t.state == "running":
-                        level[t.session] -= t.seconds
+                        level[t.session] -= self.expected_seconds(t)
                 self._served[session] = max(self._served.get(session, 0.0), min(level.values(), default=0.0))
             self._tickets.append(ticket)
             self._changed()
@@ -118,20 +125,31 @@ class Scheduler:
                 self._lock.wait(poll)
             return ticket.state == "running"
 
-    def release(self, ticket: Ticket) -> None:
-        """The work is over (finished, failed or cancelled): its place goes to the next ticket."""
+    def release(self, ticket: Ticket, completed: bool = True) -> None:
+        """The work is over: its place goes to the next ticket. Only `completed` work (a run that finished,
+        not one that failed or was cancelled) calibrates the estimates of its group."""
         with self._lock:
             if ticket.state in ("waiting", "running"):
-                self._end(ticket, "done" if ticket.state == "running" else "withdrawn")
+                self._end(ticket, "done" if ticket.state == "running" and completed else "withdrawn")
 
-    def withdraw(self, tickets) -> None:
-        """Take queued tickets out (a cancel); a running one is left to its worker to release."""
+    def withdraw(self, tickets, started_too: bool = False) -> None:
+        """Take queued tickets out (a cancel); a running one is left to its worker to release, unless
+        `started_too` (work refused as a whole after its first ticket was already granted)."""
         with self._lock:
             for ticket in tickets:
-                if ticket.state == "waiting":
+                if ticket.state == "waiting" or (started_too and ticket.state == "running"):
                     self._end(ticket, "withdrawn")
 
+    def expected_seconds(self, ticket) -> float:
+        """The estimate times the median of actual / estimated seconds of the last runs of its group on
+        this server: the machine's load, saving and evaluation make the measured estimate run long or short."""
+        ratios = self._ratios.get(ticket.group)
+        return ticket.seconds * (statistics.median(ratios) if ratios else 1.0)
+
     def _end(self, ticket: Ticket, state: str) -> None:
+        if state == "done" and ticket.started_at is not None:  # measured: calibrates its group
+            ratios = self._ratios.setdefault(ticket.group, collections.deque(maxlen=8))
+            ratios.append((self.clock() - ticket.started_at) / ticket.seconds)
         ticket.state, ticket.ended_at = state, self.clock()
         self._tickets.remove(ticket)
         self.finished = [*self.finished[-999:], ticket]
@@ -142,14 +160,13 @@ class Scheduler:
     def _changed(self) -> None:
         """Start what can start now and wake the waiting workers (the lock is held)."""
         self._version += 1
-        for ticket in self._next_to_start(self._tickets, self._served):
+        for ticket in self._next_to_start(self._tickets, self._served, self.expected_seconds):
             ticket.state, ticket.started_at = "running", self.clock()
-            self._served[ticket.session] = self._served.get(ticket.session, 0.0) + ticket.seconds
         self._lock.notify_all()
 
     # -- the policy ------------------------------------------------------------------------------
 
-    def _next_to_start(self, tickets: list[Ticket], served: dict[str, float]) -> list[Ticket]:
+    def _next_to_start(self, tickets: list, served: dict[str, float], cost=lambda ticket: ticket.seconds) -> list:
         """The tickets that start now, in order, given `tickets` (waiting and running, submission
         order); `served` is updated as if they started. Shared by the real queue and the forecast."""
         started, order = [], {t.id: index for index, t in enumerate(tickets)}
@@ -165,7 +182,7 @@ class Scheduler:
                 return started
             pick = min(candidates, key=lambda t: (served.get(t.session, 0.0), order[t.id]))
             pick.in_short = long_free <= 0
-            served[pick.session] = served.get(pick.session, 0.0) + pick.seconds
+            served[pick.session] = served.get(pick.session, 0.0) + cost(pick)
             started.append(pick)
 
     @staticmethod
@@ -191,12 +208,13 @@ class Scheduler:
                 return self._forecast[2]
             tickets = list(self._tickets)
             served = dict(self._served)
-        sim = {t.id: _SimTicket(t) for t in tickets}
+        sim = {t.id: _SimTicket(t, self.expected_seconds(t)) for t in tickets}
         out: dict[int, Forecast] = {}
         ends = {}
         for t in tickets:
             if t.state == "running":
-                ends[t.id] = now + max(t.seconds - (now - (t.started_at or now)), 0.05 * t.seconds, 0.5)
+                expected = self.expected_seconds(t)
+                ends[t.id] = now + max(expected - (now - (t.started_at or now)), 0.05 * expected, 0.5)
                 out[t.id] = Forecast(t.started_at or now, ends[t.id], 0)
         order = []
         clock = now
@@ -234,15 +252,15 @@ class Scheduler:
 class _SimTicket:
     """A copy of a ticket for the forecast to play with."""
 
-    def __init__(self, ticket: Ticket):
-        self.id, self.session, self.seconds, self.memory = ticket.id, ticket.session, ticket.seconds, ticket.memory
+    def __init__(self, ticket: Ticket, seconds: float):
+        self.id, self.session, self.seconds, self.memory = ticket.id, ticket.session, seconds, ticket.memory
         self.chain, self.short, self.state = ticket.chain, ticket.short, ticket.state
         self.in_short = ticket.in_short
 
 
 def _append_json_line(path: str, ticket: Ticket) -> None:
     """One JSON line per ended ticket (TL_LAB_SCHEDULER_LOG): what bench/classroom.py checks forecasts with."""
-    fields = ("session", "label", "seconds", "memory", "state", "submitted_at", "started_at", "ended_at",
+    fields = ("session", "label", "group", "seconds", "memory", "state", "submitted_at", "started_at", "ended_at",
               "predicted_start", "predicted_end", "predicted_place", "in_short")
     with open(path, "a") as out:
         out.write(json.dumps({name: getattr(ticket, name) for name in fields}) + "\n")

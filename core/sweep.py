@@ -127,11 +127,11 @@ def run_sweep_on_splits(pool: Splits, base: RunConfig, strategies: list[str], va
             if not go:
                 break
             result = train(config, splits, stop=stop).result
-        record = SweepRecord(run.strategy, vary.setting, run.value, len(splits.train), run.seed, result.status,
-                             result.test_accuracy, result.macro_f1, result.train_seconds, result.reason)
-        records.append(record)
-        if on_record is not None:
-            on_record(record)
+            record = SweepRecord(run.strategy, vary.setting, run.value, len(splits.train), run.seed, result.status,
+                                 result.test_accuracy, result.macro_f1, result.train_seconds, result.reason)
+            records.append(record)
+            if on_record is not None:
+                on_record(record)
     return records
 
 

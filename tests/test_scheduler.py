@@ -106,6 +106,7 @@ def test_a_crashing_job_never_stops_another_sessions_job(tiny_splits, tmp_path):
     assert broken.results[0].status == "failed"
     assert fine.status == "finished" and fine.results[0].status == "finished"
     assert scheduler.tickets() == []  # every place was given back
+    assert set(scheduler._ratios) == {"tfidf"}  # only the finished run calibrates estimates
 
 
 def test_cancelling_a_queued_job_never_starts_it(tiny_splits):
@@ -143,3 +144,29 @@ def test_session_limits_name_the_limit_that_was_hit():
         check_session_limits(settings, queued_runs=0, new_runs=1, n_train=2000, epochs=[1])
     with pytest.raises(LimitError, match="9 epochs .* limit of 5"):
         check_session_limits(settings, queued_runs=0, new_runs=1, n_train=10, epochs=[1, 9])
+
+
+def test_estimates_are_calibrated_by_what_this_server_measured():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    first = scheduler.submit("alice", "tfidf", 2, chain="a", group="tfidf")
+    clock.now += 8  # it took four times its estimate (a busy machine, saving the run)
+    scheduler.release(first)
+    scheduler.submit("alice", "full", 100, chain="a", group="full")
+    later = scheduler.submit("bob", "tfidf", 2, chain="b", group="tfidf")
+    assert scheduler.expected_seconds(later) == pytest.approx(8)
+    forecast = scheduler.forecast()[later.id]
+    assert forecast.end - forecast.start == pytest.approx(8)
+
+
+def test_a_run_that_would_not_fit_in_memory_is_refused_before_it_starts(tiny_splits, tiny_model_dir):
+    from core.training import estimate_run_bytes
+
+    small = RunConfig(strategy="full", model=str(tiny_model_dir), batch_size=8, max_length=32)
+    huge = small.replace(batch_size=4096, max_length=8192)
+    assert estimate_run_bytes(huge, tiny_splits) > 100 * estimate_run_bytes(small, tiny_splits)
+    scheduler = Scheduler(slots=1, memory_bytes=4 * 2**30)
+    with pytest.raises(LimitError, match="GB of memory, more than the 4.0 GB this server allows"):
+        Job([small, huge], tiny_splits, None, scheduler=scheduler,
+            memory=[estimate_run_bytes(c, tiny_splits) for c in (small, huge)])
+    assert scheduler.tickets() == []  # nothing of the refused job stays in line
