@@ -34,14 +34,14 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(runs_dir: Path, log_path: Path, env: dict | None = None,
-                     processes: list | None = None) -> Iterator[str]:
+                     processes: list | None = None, port: int | None = None) -> Iterator[str]:
     """`streamlit run app.py` on a free port, saving runs in `runs_dir`; yields the app's URL.
     `env` adds environment variables; the server's Popen is appended to `processes` when given.
 
     The file watcher is off: an edit to any project file while the server runs would make
     Streamlit unload every project module (losing loaded data and caches) at the next rerun.
     """
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "TL_LAB_RUNS": str(runs_dir), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            **(env or {})}
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),

@@ -36,7 +36,7 @@ def walk_through(page, url, tmp_path) -> None:
     with page.expect_download(timeout=120_000) as download:  # matplotlib loads on this click, not with the page
         page.get_by_role("button", name="Comparison figure (PNG, 300 DPI)").click()
     assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
-    saved = list((tmp_path / "runs").glob("*/*/result.json"))
+    saved = list((tmp_path / "runs" / "sessions").glob("*/*/result.json"))
     assert len(saved) == 2  # both runs saved in this session's folder
 
     go_to(page, "Playground", "Examples worth trying")
@@ -45,3 +45,41 @@ def walk_through(page, url, tmp_path) -> None:
     axis_labels = chart.locator("g.ytick text").all_text_contents()
     assert sorted(axis_labels) == ["frozen", "tfidf"]
     assert chart.locator("text.bartext").count() == 2  # one label and confidence per model
+
+
+def test_finished_runs_and_interrupted_work_survive_a_server_restart(tmp_path):
+    """The browser keeps its session id in a cookie: after the server restarts (same address), the
+    reconnected page finds its finished run, and the job that was training is offered again."""
+    pytest.importorskip("playwright")
+    from tests.live_app import free_port, settle
+
+    port, runs = free_port(), tmp_path / "runs"
+    with browser_page() as page:
+        with streamlit_server(runs, tmp_path / "first.log", port=port) as url:
+            page.goto(url)
+            page.get_by_text("Where to start").wait_for(timeout=60_000)
+            start_training(page, {"TF-IDF + logistic regression"}, epochs=1)
+            page.get_by_text("Last training: finished").wait_for(timeout=120_000)
+            picker = page.get_by_role("combobox").first  # the strategies of the next comparison
+            picker.scroll_into_view_if_needed()
+            picker.click()
+            page.keyboard.type("Full fine")
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            settle(page)
+            page.get_by_role("button", name="Start training").click()
+            page.get_by_text("Run 1 of 2").first.wait_for(timeout=60_000)
+        # The server stopped while that job trained.
+        assert len(list((runs / "sessions").glob("*/*/result.json"))) == 1
+        with streamlit_server(runs, tmp_path / "second.log", port=port) as url:
+            page.goto(url)  # a new browser session of the same browser, after the restart
+            page.get_by_text("Interrupted when the server stopped: tfidf, full on Rotten Tomatoes").wait_for(
+                timeout=60_000)
+            go_to(page, "Results", "Showing 1 of your own runs")
+            page.get_by_role("button", name="Queue again").click()
+            page.get_by_text("Run 1 of 2").first.wait_for(timeout=60_000)  # in the sidebar
+            go_to(page, "Train", "Strategies to compare")
+            page.get_by_role("button", name="Cancel training").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Cancel training").click()
+            page.get_by_text("Training cancelled").wait_for(timeout=60_000)
+            assert page.get_by_text("Interrupted when the server stopped").count() == 0

@@ -740,3 +740,24 @@ def test_a_lesson_link_points_at_the_apps_address_which_always_runs_the_frame():
     assert app_address("http://localhost:8501/train") == "http://localhost:8501/"
     assert app_address("https://lab.example.org/course/train") == "https://lab.example.org/course/"
     assert app_address(None) == ""
+
+
+def test_work_interrupted_by_a_restart_is_shown_and_queued_again_with_one_click(isolated_runs, tiny_splits):
+    from core import journal
+
+    session = "c" * 32
+    folder = own_folder(isolated_runs, session)
+    journal.record(folder, "deadbeef", "compare", {"configs": [RunConfig(strategy="tfidf").to_dict()]},
+                   {"description": "Toy reviews"}, tiny_splits)  # what a server that stopped mid-job leaves
+    sidebar = AppTest.from_function(sidebar_script, default_timeout=30)
+    sidebar.session_state["session_id"] = session
+    sidebar.session_state["dataset"] = dataset(tiny_splits)
+    sidebar.run()
+    assert not sidebar.exception, sidebar.exception
+    assert "Interrupted when the server stopped: tfidf on Toy reviews." in texts_of(sidebar.sidebar.warning)
+    sidebar.button(key="requeue_deadbeef").click().run()
+    job = sidebar.session_state["job"]
+    job.join(60)
+    assert job.status == "finished" and [r.strategy for r in job.results] == ["tfidf"]
+    assert journal.pending(folder) == []  # nothing left to offer
+    assert [run.result.strategy for run in workspace.own_runs(isolated_runs, session)] == ["tfidf"]
