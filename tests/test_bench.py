@@ -19,7 +19,7 @@ BENCH = ROOT / "bench"
 # minute even in quick mode; tests/test_browser.py drives the same live app), and the service and ONNX cases
 # (load_service, onnx_vs_torch), which come with the serving and export work and start a service or save a run.
 CASES = ("prediction", "rt_length", "hardware_efficiency", "frozen_cache", "default_comparison", "vs_trainer",
-         "vs_trainer_steps", "bf16_features", "optimizer_step")
+         "vs_trainer_steps", "bf16_features", "optimizer_step", "scheduler_slots")
 FROZEN_ROW = "| frozen: feature cache vs encoder in every step, 3 epochs, same precision both sides |"
 PRECISION_ROW = "| precision gain, bf16 vs fp32 autocast on this CPU: frozen run with cache, 3 epochs |"
 MARKERS = ("<!-- bench-table:begin (written by python bench/report.py from bench/results; edit those, not this) -->\n"

@@ -83,3 +83,21 @@ def test_finished_runs_and_interrupted_work_survive_a_server_restart(tmp_path):
             page.get_by_role("button", name="Cancel training").click()
             page.get_by_text("Training cancelled").wait_for(timeout=60_000)
             assert page.get_by_text("Interrupted when the server stopped").count() == 0
+
+
+def test_a_short_class_three_browser_sessions_start_a_lesson_at_once(tmp_path):
+    """bench/classroom.py in quick mode: three Chromium sessions open a TF-IDF lesson link and press
+    Start together on one server; every one finishes and sees only its own run."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("playwright")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "bench/run.py", "classroom", "--quick", "--results", str(tmp_path)],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads((tmp_path / "classroom.quick.json").read_text())
+    assert result["sessions"] == 3 and result["all_finished"], result["records"]
+    assert result["all_saw_only_their_own_runs"], [r.get("results_caption") for r in result["records"]]
+    assert result["queue"]["tickets"] == 3 and all(r["wall_seconds"] > 0 for r in result["records"])
