@@ -29,13 +29,12 @@ STEP_LINE = "training, epoch"
 
 
 def choose_default_data(page) -> None:
-    """Data page with its defaults (Rotten Tomatoes, 1,000 training sentences), used for training."""
+    """Data page with its defaults (Rotten Tomatoes, 1,000 training sentences), in use for training."""
     from tests.live_app import go_to, settle
 
     go_to(page, "Data", "Labelled texts")
     settle(page)
-    page.get_by_role("button", name="Use this data for training").click()
-    page.get_by_text("In use for training").wait_for()
+    page.get_by_text("In use for training").wait_for()  # the defaults are in use from the first visit
 
 
 def time_page_switches(page, rounds: int = 2) -> list[dict]:
