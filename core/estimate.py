@@ -24,6 +24,7 @@ LOAD_SECONDS = 3.0  # reading the bundled ~90 MB checkpoint and building the mod
 # Gradient checkpointing runs each block's forward again in the backward pass: measured 1.51x (fp32) and
 # 1.55x (bf16) per MiniLM step, batch 16 x 256 tokens, on this machine (README, "Design choices").
 CHECKPOINTING_STEP_COST = 1.5
+PROBE_SECONDS = 6.0  # loading a model and timing its steps (measure_token_costs), measured here
 TFIDF_SECONDS = 2.0  # TF-IDF and its small grid of linear models on a few thousand texts, measured here
 
 
@@ -40,7 +41,15 @@ class TokenCosts:
 def measure_token_costs(model_name: str, device: str = "auto", precision: str = "auto", batch: int = 16,
                         length: int = 64) -> TokenCosts:
     """Time a few real training steps and forward passes on random token ids (a few seconds), with
-    the precision the training loop will use."""
+    the precision the training loop will use. The probe waits for its turn with the process's scheduler
+    like any short work, so a class opening the Train page at once starts one probe at a time."""
+    from core.scheduler import shared
+
+    with shared().turn("time-estimate", f"timing {model_name}", PROBE_SECONDS):
+        return _measure_token_costs(model_name, device, precision, batch, length)
+
+
+def _measure_token_costs(model_name: str, device: str, precision: str, batch: int, length: int) -> TokenCosts:
     bundle = load_encoder(model_name, pretrained=False)
     dev = pick_device(device)
     model = TextClassifier(bundle.encoder, bundle.pooling, 2).to(dev)

@@ -24,6 +24,7 @@ ticket's place in line and expected start and end come from.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import os
@@ -124,6 +125,17 @@ class Scheduler:
                     return False
                 self._lock.wait(poll)
             return ticket.state == "running"
+
+    @contextlib.contextmanager
+    def turn(self, session: str, label: str, seconds: float):
+        """`with scheduler.turn(...)`: wait for a place, do the work, give the place back (the time
+        estimate's probe steps use it, so they never run on top of a full machine)."""
+        ticket = self.submit(session, label, seconds)
+        try:
+            self.acquire(ticket)
+            yield ticket
+        finally:
+            self.release(ticket, completed=False)
 
     def release(self, ticket: Ticket, completed: bool = True) -> None:
         """The work is over: its place goes to the next ticket. Only `completed` work (a run that finished,
