@@ -8,6 +8,7 @@ One estimator per kind of strategy; `core.training.KINDS` says which applies.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,9 +38,18 @@ class TokenCosts:
     feature_seconds_per_token: float  # frozen features, in the run's compute precision
 
 
-@lru_cache(maxsize=8)
+_probing = threading.Lock()  # twenty sessions asking at once share one probe instead of queueing twenty
+
+
 def measure_token_costs(model_name: str, device: str = "auto", precision: str = "auto", batch: int = 16,
                         length: int = 64) -> TokenCosts:
+    """The token costs of one model here, measured once per process (see `_probe`)."""
+    with _probing:
+        return _probe(model_name, device, precision, batch, length)
+
+
+@lru_cache(maxsize=8)
+def _probe(model_name: str, device: str, precision: str, batch: int, length: int) -> TokenCosts:
     """Time a few real training steps and forward passes on random token ids (a few seconds), with
     the precision the training loop will use. The probe waits for its turn with the process's scheduler
     like any short work, so a class opening the Train page at once starts one probe at a time."""
