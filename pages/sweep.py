@@ -187,5 +187,9 @@ if configs and vary and not running:
     with plan_col:  # drawn after the button: timing the machine takes a few seconds the first time
         show_plan(configs, strategies, vary, n_train, seeds, dataset.splits)
 if start:
-    start_sweep(configs[0], strategies, vary, seeds, dataset, None if vary.is_size else n_train)
-    st.rerun()
+    try:
+        start_sweep(configs[0], strategies, vary, seeds, dataset, None if vary.is_size else n_train)
+    except LabError as exc:  # over a limit of this server: say which, queue nothing
+        st.error(plain(exc), icon=":material/block:")
+    else:
+        st.rerun()

@@ -5,6 +5,7 @@ import streamlit as st
 from core import training
 from core.charts import loss_figure, val_score_figure
 from core.config import RunConfig
+from core.errors import LabError
 from core.progress import RunProgress, format_seconds, progress_of
 from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.lesson import share_link
@@ -95,6 +96,10 @@ if configs and not running:
     with estimate_col:  # drawn after the button: timing the machine takes a few seconds the first time
         show_estimate(configs, dataset.splits)
 if start:
-    start_job(configs, dataset)
-    st.rerun()
+    try:
+        start_job(configs, dataset)
+    except LabError as exc:  # over a limit of this server: say which, queue nothing
+        st.error(plain(exc), icon=":material/block:")
+    else:
+        st.rerun()
 share_link(strategies, model, values)

@@ -761,3 +761,15 @@ def test_work_interrupted_by_a_restart_is_shown_and_queued_again_with_one_click(
     assert job.status == "finished" and [r.strategy for r in job.results] == ["tfidf"]
     assert journal.pending(folder) == []  # nothing left to offer
     assert [run.result.strategy for run in workspace.own_runs(isolated_runs, session)] == ["tfidf"]
+
+
+def test_work_over_a_server_limit_is_refused_with_the_limit_named(tiny_splits, monkeypatch):
+    from core.lab_settings import LabSettings
+
+    monkeypatch.setattr("ui.state.lab_settings", lambda: LabSettings(max_train=10))
+    at = open_page("pages/train.py", dataset=dataset(tiny_splits))
+    at.multiselect(key="train_strategies").set_value(["tfidf"]).run()
+    at.button(key="start_training").click().run()
+    assert not at.exception, at.exception
+    assert any("40 training examples is over this server's limit of 10 per run" in e for e in texts_of(at.error))
+    assert "job" not in at.session_state
