@@ -7,12 +7,25 @@ import streamlit as st
 from core.progress import format_seconds
 
 
+WAITING_REFRESH = 3.0  # seconds between redraws while a job waits in line: a class of waiting pages stays light
+
+
 def live_view_of(job, view, every: float) -> bool:
     """Draw `view(was_running)` as a fragment that redraws every `every` seconds while `job` runs
-    (and not at all after it ended); returns whether it is running. `job` may be None (nothing drawn)."""
+    (every WAITING_REFRESH seconds while it waits for its turn, and not at all after it ended);
+    returns whether it is running. `job` may be None (nothing drawn)."""
     running = job is not None and not job.done
-    if job is not None:
-        st.fragment(run_every=every if running else None)(view)(running)
+    if job is None:
+        return running
+    waiting = running and job.waiting() is not None
+
+    def draw(was_running: bool) -> None:
+        if waiting and not job.done and job.waiting() is None:
+            st.rerun()  # its turn came: redraw the page once, now at the live pace
+        view(was_running)
+
+    pace = (max(every, WAITING_REFRESH) if waiting else every) if running else None
+    st.fragment(run_every=pace)(draw)(running)
     return running
 
 
