@@ -1,68 +1,62 @@
 """Ray as the cluster engine: each run of a queue, or cell of a sweep, trains as one Ray task.
 
-`RayExecutor(address).run_queue(...)` and `.run_sweep(...)` take and return what
-core.compare.run_queue and core.sweep.run_sweep_on_splits do, so a caller switches engines by one
-setting: core.lab_settings' `executor = "ray"` (core.jobs) or the CLI's `--executor ray --ray-address
-ADDR`. Ray is imported when an executor first connects, never before: without one, nothing changes.
+`RayExecutor(address).run_queue(...)` / `.run_sweep(...)` take and return what core.compare.run_queue
+and core.sweep.run_sweep_on_splits do, so callers switch engines by one setting: core.lab_settings'
+`executor = "ray"` (core.jobs) or the CLI's `--executor ray --ray-address ADDR`. Ray is imported when
+an executor first connects, never before: without one, nothing changes.
 
-- Resources: a task asks for `cpus_per_run` CPUs, one GPU when the run's device is cuda (or auto on a
-  cluster that has GPUs), and the run's estimated peak memory (core.training.estimate_run_bytes) as
-  Ray's `memory`, so Ray places it on a node where it fits. A run that no node could ever hold fails
-  at once with a reason instead of waiting forever.
-- Side by side: with `slot` (the dashboard's scheduler tickets, core.jobs) a job's runs go one at a
-  time, each when the scheduler says so: the scheduler keeps fairness, Ray places the work. Without
-  it (the CLI) every run is submitted at once and Ray runs as many together as the cluster holds.
-- Events: a task sends its core.events to a small channel actor in batches (every FLUSH_SECONDS and
-  at the end of the run); the caller polls it and passes them to `on_event` in its own thread.
-- Cancel: when the caller's `stop` is set, the channel's stop flag goes up; each running task sees it
-  within FLUSH_SECONDS (its stop is checked at every batch, as in a local run) and ends cancelled;
-  queued tasks are taken back with ray.cancel; a task still running GRACE_SECONDS later is
-  interrupted (ray.cancel). Either way the run comes back cancelled.
+- Resources: `cpus_per_run` CPUs, a GPU when the device is cuda (or auto on a cluster with GPUs), and
+  the run's estimated peak memory (core.training.estimate_run_bytes) as Ray's `memory`, so Ray puts it
+  where it fits; a run no node could ever hold fails at once with a reason instead of waiting forever.
+- Side by side: with `slot` (the dashboard's scheduler tickets) a job's runs go one at a time, each when
+  the scheduler says so (it keeps fairness, Ray places the work); without it (the CLI) all runs are
+  submitted at once and Ray runs as many together as the cluster holds.
+- Events: tasks send their core.events to a channel actor in batches; the caller polls it and passes
+  them to `on_event` in its own thread. Cancel: `stop` raises the channel's stop flag, which running
+  tasks check at every batch (as locally); queued tasks are taken back with ray.cancel, and a task
+  still running GRACE_SECONDS later is interrupted with it. Either way the run is cancelled.
 - Failures: a task that raises or whose worker dies (out of memory, node lost) becomes a failed
-  RunResult with the reason; the caller never sees the exception and the other runs go on.
-- Saved runs: a finished run's model folder comes back to the caller as bytes (SavedFiles), and the
-  caller saves the run under its own runs folder with core.store.save_run, exactly as a local run.
-  So a multi-node cluster needs no shared filesystem: each node needs the same Python packages
-  (requirements.txt and ray), and the `core` package travels with the job (runtime_env py_modules)
-  when connecting to a cluster; the bundled model and data come from those packages. The price is
-  one copy of the weights through Ray's object store per saved run (MiniLM: 90 MB); sweeps save nothing.
+  RunResult with the reason, never the caller's exception; the other runs go on.
+- Saved runs: a finished run's model folder comes back as bytes (SavedFiles) and the caller saves the
+  run in its own runs folder with core.store.save_run, as for a local run. So a multi-node cluster
+  needs no shared filesystem, only the same Python packages on every node (requirements.txt, ray); the
+  `core` package travels with the job (runtime_env py_modules). The price: one copy of the weights
+  through Ray's object store per saved run (MiniLM: 90 MB); sweeps save nothing.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import socket
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
+# No torch up here (core.training & co. are imported where used): the channel actor's process needs none.
+from core import events as ev
 from core.errors import LabError
 from core.results import RunResult
-
-# Imported where used, not here: core.training and friends load torch, and the channel actor's
-# process imports this module without needing them.
 
 FLUSH_SECONDS = 0.2  # a task sends its events (and reads the stop flag) at most this often
 POLL_SECONDS = 0.1  # how often the caller collects events and passes Cancel on
 GRACE_SECONDS = 10.0  # after Cancel, a task still running this long is interrupted
 ENV_PASSED = ("TL_LAB_", "HF_", "TRANSFORMERS_", "TOKENIZERS_PARALLELISM", "OMP_WAIT_POLICY")
 
-_init_lock = threading.Lock()
-_configured: dict[str, RayExecutor] = {}
+_init_lock, _configured = threading.Lock(), {}  # ray.init once per process; one executor per configured address
 
 
 def configured_executor(settings=None) -> RayExecutor | None:
-    """The engine core.lab_settings names: None to train in this process, or the (one per address)
-    RayExecutor for `executor = "ray"`. Creating it imports no Ray."""
+    """None (train here) or, for lab setting executor = "ray", one RayExecutor per address (no Ray import)."""
     from core.lab_settings import load_settings
 
     settings = settings or load_settings()
     if settings.executor != "ray":
         return None
     address = settings.ray_address or "local"
-    with _init_lock:
-        return _configured.setdefault(address, RayExecutor(address))
+    return _configured.setdefault(address, RayExecutor(address))  # atomic under the GIL
 
 
 class SavedFiles:
@@ -80,35 +74,40 @@ class SavedFiles:
 
     def save(self, folder) -> None:
         for name, data in self.files.items():
-            path = Path(folder) / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            (Path(folder) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(folder) / name).write_bytes(data)
 
 
 class _Relay:
     """Inside a task, the run's `on_event` and its `stop`: events go to the caller's channel in batches,
-    and each batch brings back the channel's stop flag, which `is_set` reports."""
+    and the replies bring back the channel's stop flag, which `is_set` reports. A reply is read only
+    once it is there: a task blocked in ray.get lends its CPUs to other tasks, and runs would overlap."""
 
     def __init__(self, channel, index: int):
-        self.channel, self.index = channel, index
-        self.pending: list = []
+        self.channel, self.index, self.pending, self.replies = channel, index, [], []  # replies: not read yet
         self.sent, self.stopped = 0.0, False
 
     def __call__(self, event) -> None:
         self.pending.append(event)
-        if time.monotonic() - self.sent >= FLUSH_SECONDS:
-            self.flush()
+        self.is_set()  # sends when it is time
 
     def is_set(self) -> bool:
         if time.monotonic() - self.sent >= FLUSH_SECONDS:
             self.flush()
         return self.stopped
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False) -> None:
+        """Send what is pending; read the replies that arrived (with `wait`: until every one has)."""
         import ray
 
-        self.stopped = ray.get(self.channel.put.remote(self.index, self.pending)) or self.stopped
+        self.replies.append(self.channel.put.remote(self.index, self.pending))
         self.pending, self.sent = [], time.monotonic()
+        while True:
+            ready, self.replies = ray.wait(self.replies, num_returns=len(self.replies), timeout=0)
+            self.stopped = any(ray.get(ready)) or self.stopped
+            if not wait or not self.replies:
+                return
+            time.sleep(0.005)
 
 
 def train_in_task(config, splits, channel, index: int, keep_model: bool):
@@ -117,23 +116,20 @@ def train_in_task(config, splits, channel, index: int, keep_model: bool):
     from core.training import TrainOutcome, train
 
     relay = _Relay(channel, index)
-    if relay.is_set():  # also tells the caller that this run has started
+    relay.flush(wait=True)  # tells the caller that this run has started
+    if relay.stopped:
         return None
     outcome = train(config, splits, relay, relay)
-    relay.flush()
-    if not keep_model:
-        return TrainOutcome(outcome.result)
-    model = SavedFiles.of(outcome.predictor) if outcome.predictor is not None else None
-    return TrainOutcome(outcome.result, model, outcome.predictions)
+    relay.flush(wait=True)  # every event is with the caller before the task ends
+    model = SavedFiles.of(outcome.predictor) if keep_model and outcome.predictor is not None else None
+    return TrainOutcome(outcome.result, model, outcome.predictions if keep_model else None)
 
 
 class _Channel:
     """A Ray actor: the events of every task of one call, which runs have started, the stop flag."""
 
     def __init__(self):
-        self.events: list = []
-        self.started: set[int] = set()
-        self.stopped = False
+        self.events, self.started, self.stopped = [], set(), False
 
     def put(self, index: int, events: list) -> bool:
         self.started.add(index)
@@ -158,16 +154,38 @@ def _result(config, splits, status: str, reason: str) -> RunResult:
 def _reason(exc: BaseException) -> str:
     """One line saying why a task failed (a RayTaskError carries the task's own exception)."""
     cause = getattr(exc, "cause", None) or exc
-    text = str(cause).strip().splitlines()
-    return f"The Ray task failed: {type(cause).__name__}: {text[-1] if text else ''}"[:500]
+    return f"The Ray task failed: {type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[-1]}"[:500]
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once, not after minutes of Ray's retries, when HOST:PORT does not answer."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if host and port.isdigit():
+        socket.create_connection((host, int(port)), timeout=5).close()  # OSError (ConnectionError) if not
+
+
+def _in_lasting_thread(init: Callable) -> None:
+    """Run `init` (ray.init) in a thread that lasts: the processes Ray starts (GCS, raylet) get a
+    parent-death signal when the thread that started them ends, and a job's thread ends with its job."""
+    outcome: queue.Queue = queue.Queue()
+
+    def keep() -> None:
+        try:
+            init()
+            outcome.put(None)
+        except Exception as exc:  # noqa: BLE001 - raised again in the caller's thread
+            outcome.put(exc)
+        threading.Event().wait()
+
+    threading.Thread(target=keep, name="tl-lab-ray", daemon=True).start()
+    if (failure := outcome.get()) is not None:
+        raise failure
 
 
 class RayExecutor:
-    """Runs of core.compare.run_queue and sweeps of core.sweep.run_sweep_on_splits as Ray tasks (see the
-    module docstring). `address`: "local" starts a Ray instance in this process (ray.init); anything
-    else goes to ray.init(address=...): "auto", "HOST:6379", "ray://HOST:10001". `init_options` go to
-    ray.init too (num_cpus, object_store_memory, ...). If this process is connected already, that
-    connection is used."""
+    """Queues (core.compare.run_queue) and sweeps (core.sweep.run_sweep_on_splits) as Ray tasks. `address`:
+    "local" starts Ray in this process, else ray.init(address=...): "auto", "HOST:6379", "ray://HOST:10001";
+    `init_options` go to ray.init too (num_cpus, ...). A process already connected keeps its connection."""
 
     train_task = staticmethod(train_in_task)  # what each task runs
 
@@ -187,19 +205,20 @@ class RayExecutor:
                 if self.address != "local":  # other machines get this very code
                     runtime_env["py_modules"] = [str(Path(__file__).resolve().parent)]
                 try:
-                    ray.init(address=self.address, runtime_env=runtime_env, **self.init_options)
-                except (ConnectionError, RuntimeError, ValueError) as exc:
-                    raise LabError(f"Could not start or reach Ray at '{self.address}': {exc}") from None
+                    _check_reachable(self.address)
+                    _in_lasting_thread(lambda: ray.init(address=self.address, runtime_env=runtime_env,
+                                                        **self.init_options))
+                except (OSError, RuntimeError, ValueError) as exc:
+                    hint = "a cluster that checks tokens needs RAY_AUTH_MODE=token here, its token in ~/.ray/auth_token"
+                    raise LabError(f"Could not start or reach Ray at '{self.address}': {exc} ({hint})") from None
                 self.started_here = True
         return ray
 
     def close(self) -> None:
         """Shut down the Ray instance this executor started (one it found connected stays)."""
         if self.started_here:
-            import ray
-
-            ray.shutdown()
             self.started_here = False
+            self.connect().shutdown()
 
     def run_queue(self, configs: list, splits, runs_root: Path | None, on_event: Callable | None = None,
                   stop: threading.Event | None = None, data_info: dict | None = None, on_run: Callable | None = None,
@@ -259,11 +278,8 @@ class _Call:
         self.executor, self.finish, self.on_event, self.on_run = executor, finish, on_event, on_run
         self.stop, self.keep_model = stop, keep_model
         self.running: dict = {}  # ObjectRef -> (index, config, splits)
-        self.configs: dict[int, object] = {}
-        self.started: set[int] = set()
-        self.current: int | None = None  # the run whose events on_event saw last
-        self.cancelled_at: float | None = None
-        self.interrupted = False
+        self.configs, self.started = {}, set()  # index -> config; indices of runs that have started
+        self.current, self.cancelled_at, self.interrupted = None, None, False  # current: whose events came last
         self.shipped: dict[int, tuple] = {}  # id(splits) -> (splits, its ObjectRef): each split sent once
 
     def stopping(self) -> bool:
@@ -310,22 +326,18 @@ class _Call:
                                                  any(node.get("GPU", 0) for node in self.nodes)) else 0
         return {"num_cpus": self.executor.cpus_per_run, "num_gpus": gpus, **({"memory": memory} if memory else {})}
 
-    def fits(self, need: dict) -> bool:
-        return any(node.get("CPU", 0) >= need["num_cpus"] and node.get("GPU", 0) >= need["num_gpus"]
-                   and node.get("memory", 0) >= need.get("memory", 0) for node in self.nodes)
-
     def submit(self, index: int, config, splits) -> None:
         if self.stopping():
             self.finish(index, config, splits, None)
             return
         need = self.resources(config, splits)
-        if not self.fits(need):
-            largest = max(self.nodes, key=lambda node: node.get("memory", 0), default={})
+        if not any(node.get("CPU", 0) >= need["num_cpus"] and node.get("GPU", 0) >= need["num_gpus"]
+                   and node.get("memory", 0) >= need.get("memory", 0) for node in self.nodes):
+            big = max(self.nodes, key=lambda node: node.get("memory", 0), default={})
             reason = (f"No node of the Ray cluster can take this run: it needs {need['num_cpus']} CPU, "
                       f"{need['num_gpus']} GPU and {need.get('memory', 0) / 2**30:.1f} GB; the largest node has "
-                      f"{largest.get('CPU', 0):g} CPU, {largest.get('GPU', 0):g} GPU and "
-                      f"{largest.get('memory', 0) / 2**30:.1f} GB.")
-            self.finish(index, config, splits, self.failed(index, config, splits, reason))
+                      f"{big.get('CPU', 0):g} CPU, {big.get('GPU', 0):g} GPU, {big.get('memory', 0) / 2**30:.1f} GB.")
+            self.finish(index, config, splits, self.unreported(index, config, splits, "failed", reason))
             return
         if id(splits) not in self.shipped:
             self.shipped[id(splits)] = (splits, self.ray.put(splits))
@@ -371,23 +383,17 @@ class _Call:
 
     def outcome(self, ref, index: int, config, splits):
         """The task's TrainOutcome (None: cancelled before it started); its exceptions become results."""
-        from core import events as ev
-        from core.training import TrainOutcome
-
         try:
             return self.ray.get(ref)
         except self.ray.exceptions.TaskCancelledError:
-            if index not in self.started:
-                return None
-            self.emit(index, ev.RunCancelled(config.strategy))
-            return TrainOutcome(_result(config, splits, "cancelled", "Cancelled by the user."))
+            return self.unreported(index, config, splits, "cancelled") if index in self.started else None
         except Exception as exc:  # noqa: BLE001 - a crashed task is a failed run, never the caller's crash
-            return self.failed(index, config, splits, _reason(exc))
+            return self.unreported(index, config, splits, "failed", _reason(exc))
 
-    def failed(self, index: int, config, splits, reason: str):
-        """A failed run that never reported itself: its RunFailed event, and its outcome."""
-        from core import events as ev
+    def unreported(self, index: int, config, splits, status: str, reason: str = "Cancelled by the user."):
+        """The outcome of a run whose task never reported its end, and the event the task would have sent."""
         from core.training import TrainOutcome
 
-        self.emit(index, ev.RunFailed(config.strategy, reason))
-        return TrainOutcome(_result(config, splits, "failed", reason))
+        failed = status == "failed"
+        self.emit(index, ev.RunFailed(config.strategy, reason) if failed else ev.RunCancelled(config.strategy))
+        return TrainOutcome(_result(config, splits, status, reason))
