@@ -222,6 +222,14 @@ def ui_detail(r: Result) -> list[list]:
              f"{d['cancel_seconds']:.2f}", ok(all(d["targets"].values()))]]
 
 
+def ray_sweep_detail(r: Result) -> list[list]:
+    d, equal = r.data, r.data["records"]
+    return [[d["tasks"], d["settings"]["workers"], f"{d['local_wall_seconds']:.1f}", f"{d['ray_start_seconds']:.1f}",
+             f"{d['ray_sweep_seconds']:.1f}", f"{d['overhead_per_task_seconds']:+.2f}",
+             f"{d['overhead_per_task_without_start_seconds']:+.2f}", ok(equal["tfidf_accuracies_equal"]),
+             f"{equal['max_abs_accuracy_difference']:.3f}"]]
+
+
 @dataclass(frozen=True)
 class Detail:
     """How one case's files become a detail table."""
@@ -259,6 +267,9 @@ DETAILS = {
         "peak GiB", "held-out acc", "full <= 60 s"), gpu_imdb_detail),
     "ui_responsiveness": Detail("Dashboard while `full` trains", (
         "switch median s", "switch max s", "refresh intervals", "cancel s", "targets"), ui_detail),
+    "ray_sweep": Detail("Ray executor on this machine: the same sweep here and on a local Ray cluster", (
+        "tasks", "Ray workers", "local wall s", "Ray start s", "Ray sweep s", "overhead per task s",
+        "... without the start", "TF-IDF records equal", "max accuracy difference"), ray_sweep_detail),
 }
 
 
@@ -409,6 +420,35 @@ def service_saturation(d: dict) -> tuple[str, bool]:
             d["pass"]["throughput_3x_baseline"] and d["pass"]["tokens_half_of_big_batch"])
 
 
+def ray_overhead(d: dict) -> tuple[str, bool]:
+    return (f"local {d['local_wall_seconds']:.0f} s; Ray {d['ray_start_seconds']:.0f} s start + "
+            f"{d['ray_sweep_seconds']:.0f} s ({d['settings']['workers']} one-CPU workers): "
+            f"{d['overhead_per_task_seconds']:+.1f} s per task ({d['overhead_per_task_without_start_seconds']:+.1f} s "
+            "without the start)", d["records"]["tfidf_accuracies_equal"])
+
+
+def classroom(d: dict) -> tuple[str, bool]:
+    switches, queue, walls = d["page_switch_seconds"], d["queue"], d["session_wall_seconds"]
+    first = d["first_curve_seconds"]
+    checks = {"finished": d["all_finished"], "private": d["all_saw_only_their_own_runs"],
+              "switch_p95": switches["p95"] is not None and switches["p95"] < 1.5,
+              "forecast": queue["session_end_error_median"] is not None and queue["session_end_error_median"] <= 0.2}
+    return (f"all {d['sessions']} finished: {'yes' if d['all_finished'] else 'NO'}, each saw only its own runs: "
+            f"{'yes' if d['all_saw_only_their_own_runs'] else 'NO'}; wall {d['wall_seconds']:.0f} s (a session: "
+            f"median {walls['median']:.0f} s, max {walls['max']:.0f} s); first live curve median "
+            f"{first['median']:.0f} s; page switch p50 {switches['p50']:.2f} / p95 {switches['p95']:.2f} s "
+            f"({switches['count']} switches); peak server memory {d['peak_server_rss_bytes'] / 2**30:.1f} GB "
+            f"(scheduler bound {d['scheduler_memory_bound_bytes'] / 2**30:.1f} GB); expected end vs actual, "
+            f"median error {100 * queue['session_end_error_median']:.0f}% (worst "
+            f"{100 * queue['session_end_error_max']:.0f}%)", all(checks.values()))
+
+
+def slots(d: dict) -> tuple[str, bool | None]:
+    return (f"two `full` runs in turn {d['in_turn']['wall_seconds']:.0f} s, side by side "
+            f"{d['side_by_side']['wall_seconds']:.0f} s ({d['side_by_side_wall_ratio']:.2f}x; each run "
+            f"{d['per_run_slowdown']:.2f}x slower)", None)
+
+
 @dataclass(frozen=True)
 class Row:
     """One line of README.md's table: what it measures, from which case, and how to read a result."""
@@ -462,6 +502,20 @@ ROWS = (
         lambda d: d["service_backend"] == "onnx" and d["settings"].get("max_queue", 1024) >= 1024),
     Row("... the same with the PyTorch backend", "load_service", ">= 3x one at a time; tokens/s >= 50% of a big batch",
         service_saturation, lambda d: d["service_backend"] == "torch"),
+    Row("a class: 5 browser sessions start the default four strategies at once (lesson link, one server)",
+        "classroom", "all finish, private; switch p95 < 1.5 s; end forecast within 20%", classroom,
+        lambda d: d["sessions"] == 5 and d["strategies"] == ["full", "frozen", "scratch", "tfidf"],
+        "python bench/run.py classroom --sessions 5 --strategies full,frozen,scratch,tfidf --tag n5"),
+    Row("a class: 20 browser sessions start frozen + TF-IDF at once", "classroom",
+        "all finish, private; switch p95 < 1.5 s; end forecast within 20%", classroom,
+        lambda d: d["sessions"] == 20 and d["strategies"] == ["frozen", "tfidf"],
+        "python bench/run.py classroom --sessions 20 --strategies frozen,tfidf --tag n20"),
+    Row("two MiniLM fine-tunes on this CPU: in turn vs side by side (why one long training at a time here)",
+        "scheduler_slots", "(report)", slots, lambda d: d["n_train"] == 300, "python bench/run.py scheduler_slots"),
+    Row("Ray executor, local cluster on this machine: RT sweep frozen + tfidf x 100/300/1,000 x 2 seeds, "
+        "wall and overhead per task vs training here", "ray_sweep", "same TF-IDF records", ray_overhead,
+        lambda d: d["settings"]["sizes"] == [100, 300, 1000] and d["settings"]["seeds"] == 2,
+        "python bench/run.py ray_sweep"),
 )
 
 
