@@ -510,8 +510,9 @@ ROWS = (
         "all finish, private; switch p95 < 1.5 s; end forecast within 20%", classroom,
         lambda d: d["sessions"] == 20 and d["strategies"] == ["frozen", "tfidf"],
         "python bench/run.py classroom --sessions 20 --strategies frozen,tfidf --tag n20"),
-    Row("two MiniLM fine-tunes on this CPU: in turn vs side by side (why one long training at a time here)",
-        "scheduler_slots", "(report)", slots, lambda d: d["n_train"] == 300, "python bench/run.py scheduler_slots"),
+    Row("two MiniLM fine-tunes (2,000 RT sentences, 1 epoch) on this CPU: in turn vs side by side",
+        "scheduler_slots", "(report)", slots, lambda d: d["n_train"] == 2000,
+        "python bench/run.py scheduler_slots --n-train 2000 --tag n2000"),
     Row("Ray executor, local cluster on this machine: RT sweep frozen + tfidf x 100/300/1,000 x 2 seeds, "
         "wall and overhead per task vs training here", "ray_sweep", "same TF-IDF records", ray_overhead,
         lambda d: d["settings"]["sizes"] == [100, 300, 1000] and d["settings"]["seeds"] == 2,

@@ -13,10 +13,12 @@ from pathlib import Path
 
 SETTINGS_FILE = Path(".streamlit/lab.toml")
 
-# Two MiniLM fine-tunes side by side on this 2-core machine took 1.9x longer each than one alone,
-# so together they finished later than run one after the other (bench/scheduler_slots.py, README).
-# torch already spreads one training over every core, so on a CPU one long training runs at a time
-# per CORES_PER_TRAINING cores.
+# Measured on this 2-core machine (bench/scheduler_slots.py): two MiniLM `full` runs side by side in
+# threads finish in 0.58x the wall time of one after the other (2,000 sentences; 0.66x at 300), since
+# one run leaves cores idle in its serial parts. But runs side by side draw from the process's one
+# random number generator, so they are not reproducible (held-out accuracy 0.750 / 0.735 side by side,
+# 0.740 / 0.740 in turn, same seed). So by default one long training runs at a time per
+# CORES_PER_TRAINING cores, and TL_LAB_SLOTS trades reproducibility for throughput.
 CORES_PER_TRAINING = 4
 
 
