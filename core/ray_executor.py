@@ -377,8 +377,7 @@ class _Call:
                 if index not in self.started:  # still queued: take it back
                     self.ray.cancel(ref)
         elif not self.interrupted and time.monotonic() - self.cancelled_at > GRACE_SECONDS:
-            # force: a plain cancel only raises in the task's Python, which did not stop a busy task in a
-            # fresh environment (seen in CI); ending its worker process always does.
+            # force: a plain cancel did not stop a busy task in a fresh environment (CI); ending the worker does
             self.interrupted = True
             for ref in self.running:
                 self.ray.cancel(ref, force=True)
