@@ -46,6 +46,15 @@ def find_saved_runs(root: Path) -> list[SavedRun]:
     found = list_runs(root)
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         found += list_runs(folder)
+    return _finished(found)
+
+
+def saved_runs_in(folder: Path) -> list[SavedRun]:
+    """Finished runs directly inside `folder` (not below), newest first."""
+    return _finished(list_runs(folder))
+
+
+def _finished(found) -> list[SavedRun]:
     runs = [SavedRun(folder, result, read_data_info(folder)) for folder, result in found if result.ok]
     return sorted(runs, key=lambda run: run.folder.name, reverse=True)
 

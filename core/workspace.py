@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import LabError
-from core.saved_runs import SavedRun, find_saved_runs
+from core.saved_runs import SavedRun, saved_runs_in
 from core.store import PARTIAL_PREFIX, write_json
 
 SESSIONS = "sessions"
@@ -56,17 +56,12 @@ def owner_tag(session: str) -> str:
 
 def own_runs(root: Path, session: str) -> list[SavedRun]:
     """A session's private runs, oldest first."""
-    return sorted(find_saved_runs_flat(session_root(root, session)), key=lambda run: run.folder.name)
+    return sorted(saved_runs_in(session_root(root, session)), key=lambda run: run.folder.name)
 
 
 def published_runs(root: Path) -> list[SavedRun]:
     """Every published run, newest first."""
-    return find_saved_runs_flat(published_root(root))
-
-
-def find_saved_runs_flat(folder: Path) -> list[SavedRun]:
-    """Finished runs directly inside `folder` (not below), newest first."""
-    return [run for run in find_saved_runs(folder) if run.folder.parent == Path(folder)]
+    return saved_runs_in(published_root(root))
 
 
 @dataclass(frozen=True)

@@ -39,3 +39,14 @@ def rated_rows(n: int, seed: int = 0) -> list[dict]:
         rows.append({"review": f"{' '.join(words)} {topic}", "score": 5 + good - bad + rng.uniform(-0.3, 0.3),
                      "topic": topic, "sentiment": "pos" if good >= bad else "neg"})
     return rows
+
+
+def wait_for_first_step(job, seconds: float) -> None:
+    """Poll a core.jobs.Job until its first training step was logged (or `seconds` passed)."""
+    import time
+
+    from core import events as ev
+
+    deadline = time.time() + seconds
+    while not any(isinstance(e.event, ev.StepLogged) for e in job.events_since(0)) and time.time() < deadline:
+        time.sleep(0.05)

@@ -13,6 +13,7 @@ from core.results import RunResult
 from core.sweep import PlannedRun
 from core.training import TrainOutcome
 from core.vary import SIZE, Vary
+from tests.support import wait_for_first_step
 
 
 def wait(job, seconds=60):
@@ -46,9 +47,7 @@ def test_cancel_stops_current_and_skips_queued(tiny_model_dir, tiny_splits, tmp_
     configs = [RunConfig(strategy="full", model=tiny_model_dir, epochs=50, batch_size=2, patience=0),
                RunConfig(strategy="tfidf")]
     job = Job(configs, tiny_splits, tmp_path).start()
-    deadline = time.time() + 30
-    while not any(isinstance(e.event, ev.StepLogged) for e in job.events_since(0)) and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for_first_step(job, 30)
     job.cancel()
     wait(job)
     assert job.status == "cancelled"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import wait_for_first_step
+
 from core import events as ev
 from core.config import RunConfig
 from core.lab_settings import LabSettings, load_settings
@@ -163,9 +165,7 @@ def test_cancel_reaches_the_running_task_and_skips_the_queued_one(cluster, tiny_
     configs = [RunConfig(strategy="full", model=tiny_model_dir, epochs=50, batch_size=2, patience=0),
                RunConfig(strategy="tfidf")]
     job = Job(configs, tiny_splits, tmp_path, executor=cluster).start()
-    deadline = time.time() + 60
-    while not any(isinstance(e.event, ev.StepLogged) for e in job.events_since(0)) and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for_first_step(job, 60)
     job.cancel()
     wait(job)
     assert job.status == "cancelled"
