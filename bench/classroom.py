@@ -9,15 +9,20 @@ pages (Results <-> Train) until their training has finished. Recorded:
 - time to the first live curve on the Train page (a chart drawn by the live view);
 - page-switch latency (click in the menu -> the page's own title shown) p50 / p95 while they train;
 - peak server memory (RSS, polled every 0.25 s) and the memory bound the scheduler enforces;
-- the queue: each session's place in line at Start, and the forecast (expected start and end when it
-  was submitted) against what happened, from the scheduler's log;
+- the queue: each session's place in line at Start against the runs that started before it, and the
+  forecasts against what happened, from the scheduler's log: the one made at submission, and those
+  shown while the work waited (kept every 5 s);
 - privacy: each session's Results page says it shows exactly its own runs and no others.
 
 The browsers run on the same machine as the server (2 cores here), where in a classroom they run on
-the students' laptops. So that they do not take the server's CPU (twenty headless pages redrawing
-live charts every second did: a 2 s TF-IDF run took 30 s), Chromium runs at the lowest priority
-(`--browser-nice 19`); the page-switch times still include the browsers' own drawing, so they are
-pessimistic. Each student switches pages every few seconds (`--switch-every`), as people do.
+the students' laptops. Chromium runs at the lowest priority (`--browser-nice 19`), but that does not
+keep it off the server's cores: with 10 sessions the browsers took 57% of both cores (their many
+processes outweigh two niced training threads), and runs took 3.6x their estimate. `--split-cpus`
+pins the server to the first core and the browsers to the others instead; on 2 cores that leaves
+twenty pages one core, where they took minutes only to load. So the page-switch times include the
+browsers' own work on the server's machine and are pessimistic; the server's own part of each full
+page run is recorded beside them (`TL_LAB_PAGE_LOG`, see ui/page_log.py). Each student switches
+pages every few seconds (`--switch-every`), as people do.
 
     python bench/run.py classroom --sessions 5 --strategies full,frozen,scratch,tfidf --tag n5
     python bench/run.py classroom --sessions 20 --strategies frozen,tfidf --tag n20
@@ -36,6 +41,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 SWITCHES = (("Results", "Results"), ("Train", "Train"))
+MIN_WAIT_SHOWN = 10.0  # a forecast shown less than this before the start is not judged as a share of the wait
 
 
 def add_arguments(p) -> None:
@@ -44,6 +50,8 @@ def add_arguments(p) -> None:
     p.add_argument("--timeout", type=float, default=1800, help="seconds before a session counts as not finished")
     p.add_argument("--switch-every", type=float, default=4.0, help="seconds between a student's page switches")
     p.add_argument("--browser-nice", type=int, default=19, help="CPU priority of the browsers (19: lowest)")
+    p.add_argument("--split-cpus", action="store_true",
+                   help="pin the server to the first core and the browsers to the others (default: they share all)")
     p.add_argument("--no-rehearsal", action="store_true",
                    help="skip the teacher's run-through of the lesson before the class (the server then "
                         "forecasts with estimates it has not calibrated yet)")
@@ -104,6 +112,46 @@ class MemoryPeak(threading.Thread):
 
     def stop(self) -> None:
         self._stop.set()
+
+
+class CpuShare(threading.Thread):
+    """CPU seconds used while it runs by the server, by Chromium's processes and by everything else
+    (Linux /proc, polled every second: a process's last reading counts)."""
+
+    def __init__(self, server_pid: int):
+        super().__init__(daemon=True)
+        self.server_pid, self._stop = server_pid, threading.Event()
+        self.start_ticks: dict[int, tuple[str, int]] = {}
+        self.last_ticks: dict[int, tuple[str, int]] = {}
+
+    def _read(self) -> dict[int, tuple[str, int]]:
+        out = {}
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit():
+                    comm, rest = (proc / "stat").read_text().rsplit(")", 1)
+                    fields = rest.split()
+                    pid = int(proc.name)
+                    kind = "server" if pid == self.server_pid else "browsers" if "chrom" in comm else "other"
+                    out[pid] = (kind, int(fields[11]) + int(fields[12]))
+            except (OSError, ValueError, IndexError):
+                continue
+        return out
+
+    def run(self) -> None:
+        self.began, self.start_ticks = time.perf_counter(), self._read()
+        while not self._stop.wait(1.0):
+            self.last_ticks.update(self._read())
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self.last_ticks.update(self._read())
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {"server": 0.0, "browsers": 0.0, "other": 0.0}
+        for pid, (kind, ticks) in self.last_ticks.items():
+            used[kind] += (ticks - self.start_ticks.get(pid, (kind, 0))[1]) / tick
+        used["available"] = (time.perf_counter() - self.began) * (os.cpu_count() or 1)
+        return {name: round(seconds, 1) for name, seconds in used.items()}
 
 
 async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Event, index: int,
@@ -201,6 +249,9 @@ def forecast_accuracy(log_path: Path, skip_sessions: int = 0) -> dict:
     end_errors = [abs(t["ended_at"] - t["predicted_end"]) / max(t["ended_at"] - t["submitted_at"], 1e-9)
                   for t in tickets if t["state"] == "done" and t["predicted_end"]]
     estimate_ratio = [(t["ended_at"] - t["started_at"]) / t["seconds"] for t in tickets if t["state"] == "done"]
+    shown_errors = [abs(t["started_at"] - start) / (t["started_at"] - at) for t in waited
+                    for at, start, _end, _place in t.get("shown", []) if t["started_at"] - at >= MIN_WAIT_SHOWN]
+    places = [(t["predicted_place"] or 0, actual_place(t, tickets)) for t in tickets if t["state"] == "done"]
     by_session: dict[str, list] = {}
     for t in tickets:
         by_session.setdefault(t["session"], []).append(t)
@@ -215,9 +266,33 @@ def forecast_accuracy(log_path: Path, skip_sessions: int = 0) -> dict:
             "end_error_median": percentile(end_errors, 0.5), "end_error_p90": percentile(end_errors, 0.9),
             "session_end_error_median": percentile(last_end_errors, 0.5),
             "session_end_error_max": max(last_end_errors, default=None),
+            "shown_start_error_median": percentile(shown_errors, 0.5),
+            "shown_start_error_p90": percentile(shown_errors, 0.9), "shown_forecasts": len(shown_errors),
+            "place_exact_share": sum(p == a for p, a in places) / len(places) if places else None,
+            "place_error_median": percentile([abs(p - a) / max(a, 1) for p, a in places], 0.5),
             "actual_over_estimated_seconds_median": percentile(estimate_ratio, 0.5),
             "places_at_submission": sorted(t["predicted_place"] or 0 for t in tickets),
             "in_short_places": sum(bool(t["in_short"]) for t in tickets)}
+
+
+def actual_place(ticket: dict, tickets: list[dict]) -> int:
+    """Its place in line as it turned out: 0 if it started when submitted, else 1 + the tickets that
+    started after it was submitted and before it."""
+    if ticket["started_at"] is None or ticket["started_at"] - ticket["submitted_at"] < 0.05:
+        return 0
+    return 1 + sum(other is not ticket and other["started_at"] is not None
+                   and ticket["submitted_at"] < other["started_at"] < ticket["started_at"] for other in tickets)
+
+
+def server_page_times(log_path: Path) -> dict:
+    """The server's own time per full script run (TL_LAB_PAGE_LOG lines), p50 / p95 per page and in all."""
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    out = {"runs": len(lines), "p50": percentile([x["seconds"] for x in lines], 0.5),
+           "p95": percentile([x["seconds"] for x in lines], 0.95)}
+    for page in sorted({x["page"] for x in lines}):
+        seconds = [x["seconds"] for x in lines if x["page"] == page]
+        out[page] = {"runs": len(seconds), "p50": percentile(seconds, 0.5), "p95": percentile(seconds, 0.95)}
+    return out
 
 
 def start_of_class(records: list[dict]) -> float:
@@ -234,29 +309,40 @@ def run(args) -> dict:
     settings = load_settings()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        log_path = tmp / "scheduler.jsonl"
+        log_path, page_log = tmp / "scheduler.jsonl", tmp / "pages.jsonl"
+        cores = sorted(os.sched_getaffinity(0))
+        server_cpus = set(cores[:1]) if args.split_cpus and len(cores) >= 2 else None
+        if server_cpus:  # this script, Playwright's driver and the browsers get the other cores
+            os.sched_setaffinity(0, set(cores[1:]))
         browser_path = tmp / "chromium-niced"
         browser_path.write_text(f'#!/bin/sh\nexec nice -n {args.browser_nice} {CHROMIUM} "$@"\n')
         browser_path.chmod(0o755)
         processes: list = []
-        with streamlit_server(tmp / "runs", tmp / "server.log", env={"TL_LAB_SCHEDULER_LOG": str(log_path)},
-                              processes=processes) as base:
+        with streamlit_server(tmp / "runs", tmp / "server.log", processes=processes, cpus=server_cpus,
+                              env={"TL_LAB_SCHEDULER_LOG": str(log_path), "TL_LAB_PAGE_LOG": str(page_log)}) as base:
             memory, renicer = MemoryPeak(processes[0].pid), Renicer(args.browser_nice)
-            memory.start(), renicer.start()
+            cpu = CpuShare(processes[0].pid)
+            memory.start(), renicer.start(), cpu.start()
             url = f"{base}/?{lesson_query(strategies)}"  # a lesson link opens the app at its address
             records, teacher = asyncio.run(classroom(url, sessions, len(strategies), args.timeout,
                                                      args.switch_every, str(browser_path), not args.no_rehearsal))
             wall = time.perf_counter() - start_of_class(records)
             memory.stop(), renicer.stop()
+            cpu_seconds = cpu.stop()
         server_log_tail = (tmp / "server.log").read_text()[-3000:]
         queue = forecast_accuracy(log_path, skip_sessions=1 if teacher else 0)
+        pages = server_page_times(page_log)
+        ticket_log = log_path.read_text().splitlines() if log_path.exists() else []
+        if server_cpus:
+            os.sched_setaffinity(0, set(cores))
     switches = [s for r in records for s in r["switch_seconds"]]
     for r in records:
         r["switches"] = len(r.pop("switch_seconds"))
     walls = [r["wall_seconds"] for r in records if r.get("finished")]
     firsts = [r["first_curve_seconds"] for r in records if r.get("first_curve_seconds") is not None]
     return {"sessions": sessions, "strategies": strategies, "lesson_url": url.split("?", 1)[1],
-            "settings": {"switch_every_seconds": args.switch_every, "browser_nice": args.browser_nice},
+            "settings": {"switch_every_seconds": args.switch_every, "browser_nice": args.browser_nice,
+                         "server_cpus": sorted(server_cpus) if server_cpus else "shared"},
             "all_finished": all(r.get("finished") for r in records),
             "all_saw_only_their_own_runs": all(r.get("only_own_runs") for r in records),
             "wall_seconds": wall, "session_wall_seconds": {"min": min(walls, default=None),
@@ -265,8 +351,11 @@ def run(args) -> dict:
             "first_curve_seconds": {"median": percentile(firsts, 0.5), "max": max(firsts, default=None)},
             "page_switch_seconds": {"count": len(switches), "p50": percentile(switches, 0.5),
                                     "p95": percentile(switches, 0.95), "max": max(switches, default=None)},
+            "server_page_seconds": pages,
+            "cpu_seconds": cpu_seconds,
             "peak_server_rss_bytes": memory.peak, "scheduler_memory_bound_bytes": settings.memory_bytes,
             "scheduler_slots": {"long": settings.long_slots, "short": settings.short_slots,
                                 "short_seconds": settings.short_seconds},
             "teacher_rehearsal": teacher, "queue": queue, "records": records,
+            "tickets": [json.loads(line) for line in ticket_log],
             "server_log_tail": server_log_tail if not all(r.get("finished") for r in records) else ""}

@@ -35,11 +35,27 @@ def default_slots() -> int:
 
 
 def default_memory_bytes() -> int:
-    """What the scheduler lets all running trainings estimate together: 70% of this machine's RAM."""
+    """What the scheduler lets all running trainings estimate together: 70% of this machine's RAM, and on a
+    GPU server no more than 90% of the GPUs' memory, where a run's weights, optimizer state and
+    activations live (the estimates against the allocator's peaks on a GPU: bench/gpu_memory.py)."""
     try:
-        return int(0.7 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        host = int(0.7 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # not POSIX: assume 8 GB
-        return int(0.7 * 8 * 2**30)
+        host = int(0.7 * 8 * 2**30)
+    gpus = gpu_memory_bytes()
+    return min(host, int(0.9 * gpus)) if gpus else host
+
+
+def gpu_memory_bytes() -> int:
+    """The memory of every visible CUDA GPU together (0 without one)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return sum(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
+    except ImportError:  # pragma: no cover - torch is a requirement
+        pass
+    return 0
 
 
 @dataclass(frozen=True)

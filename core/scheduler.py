@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from core.errors import LimitError
 
 _ids = itertools.count(1)
+RECENT_RUNS = 3  # estimates are calibrated by the last runs of their group: a class's load shows after two
+SHOWN_EVERY = 5.0  # seconds between the forecasts a waiting ticket keeps of what its session was shown
 
 
 @dataclass(eq=False)
@@ -58,6 +60,7 @@ class Ticket:
     predicted_start: float | None = None  # the forecast when it was submitted (for checking it)
     predicted_end: float | None = None
     predicted_place: int | None = None  # its place in line then (0: it started at once)
+    shown: list = field(default_factory=list)  # (at, start, end, place): its forecasts as pages asked for them
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ class Scheduler:
 
     def _end(self, ticket: Ticket, state: str) -> None:
         if state == "done" and ticket.started_at is not None:  # measured: calibrates its group
-            ratios = self._ratios.setdefault(ticket.group, collections.deque(maxlen=8))
+            ratios = self._ratios.setdefault(ticket.group, collections.deque(maxlen=RECENT_RUNS))
             ratios.append((self.clock() - ticket.started_at) / ticket.seconds)
         ticket.state, ticket.ended_at = state, self.clock()
         self._tickets.remove(ticket)
@@ -248,6 +251,9 @@ class Scheduler:
             out[ticket_id] = Forecast(out[ticket_id].start, out[ticket_id].end, place)
         with self._lock:
             self._forecast = (self._version, now, out)
+            for t in tickets:  # what its session is shown now: kept (sparsely) to check forecasts by
+                if t.state == "waiting" and t.id in out and (not t.shown or now - t.shown[-1][0] >= SHOWN_EVERY):
+                    t.shown.append((now, out[t.id].start, out[t.id].end, out[t.id].place))
         return out
 
     def tickets(self, session: str | None = None) -> list[Ticket]:
@@ -273,7 +279,7 @@ class _SimTicket:
 def _append_json_line(path: str, ticket: Ticket) -> None:
     """One JSON line per ended ticket (TL_LAB_SCHEDULER_LOG): what bench/classroom.py checks forecasts with."""
     fields = ("session", "label", "group", "seconds", "memory", "state", "submitted_at", "started_at", "ended_at",
-              "predicted_start", "predicted_end", "predicted_place", "in_short")
+              "predicted_start", "predicted_end", "predicted_place", "in_short", "shown")
     with open(path, "a") as out:
         out.write(json.dumps({name: getattr(ticket, name) for name in fields}) + "\n")
 

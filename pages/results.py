@@ -10,6 +10,7 @@ from core.charts import held_out_scores_figure, confusion_figure, learning_curve
 from core.results import differing_settings
 from core.saved_runs import SavedRun
 from core.tables import safe_csv
+from ui.figures import remembered, runs_key
 from ui.mistakes import disagreement_section, mistakes_section
 from ui.runs import runs_by_name, saved_run_picker, unfinished_results
 from ui.manage import manage_runs
@@ -73,13 +74,14 @@ def comparison_figure_png(results: dict) -> bytes:
     return comparison_png(list(results.values()))
 
 
-def show_confusion_matrices(results: dict) -> None:
+def show_confusion_matrices(runs: dict[str, SavedRun], results: dict) -> None:
     """One heatmap per run, three to a row."""
     names = [name for name, result in results.items() if result.confusion_matrix]
     for start in range(0, len(names), 3):
         for column, name in zip(st.columns(3), names[start:start + 3]):
             with column:
-                st.plotly_chart(confusion_figure(results[name], title=name))
+                st.plotly_chart(remembered(f"confusion {name}", runs_key({name: runs[name]}),
+                                           lambda: confusion_figure(results[name], title=name)))
 
 
 def per_class_report(results: dict) -> pd.DataFrame:
@@ -133,15 +135,16 @@ if first_targets:
                "“Every target” below.")
 
 score_col, time_col = st.columns(2)
-score_col.plotly_chart(held_out_scores_figure(results))
-time_col.plotly_chart(time_figure(results))
-st.plotly_chart(learning_curves_figure(results))
+shown = runs_key(runs)
+score_col.plotly_chart(remembered("scores", shown, lambda: held_out_scores_figure(results)))
+time_col.plotly_chart(remembered("times", shown, lambda: time_figure(results)))
+st.plotly_chart(remembered("learning curves", shown, lambda: learning_curves_figure(results)))
 st.caption("A widening gap between training (dashed) and validation (solid) scores means the model "
            "memorises the training texts (overfitting).")
 
 if any(result.confusion_matrix for result in results.values()):
     st.subheader("Confusion matrices (test split)")
-    show_confusion_matrices(results)
+    show_confusion_matrices(runs, results)
     st.subheader("Per-class report (test split)")
     st.dataframe(per_class_report(results), hide_index=True,
                  column_config={name: st.column_config.NumberColumn(format="%.3f")

@@ -7,6 +7,7 @@ from core.charts import loss_figure, val_score_figure
 from core.config import RunConfig
 from core.errors import LabError
 from core.progress import RunProgress, format_seconds, progress_of
+from ui.figures import progress_key, remembered
 from ui.hyperparams import hyperparameter_inputs, model_input
 from ui.lesson import share_link
 from ui.setup import TRAIN_STRATEGIES_KEY, build_configs, estimate_once, strategy_list, strategy_picker
@@ -37,17 +38,17 @@ def describe_run(run: RunProgress) -> str:
     return f"**{run.strategy}**: {run.status}"
 
 
-def show_curves(runs: list[RunProgress]) -> None:
+def show_curves(job, runs: list[RunProgress]) -> None:
     """Loss per step and the validation score per epoch, strategies overlaid."""
     loss_col, accuracy_col = st.columns(2)
     with loss_col:
         if any(run.losses for run in runs):
-            st.plotly_chart(loss_figure(runs))
+            st.plotly_chart(remembered("live loss", progress_key(job, runs), lambda: loss_figure(runs)))
         else:
             st.caption("The training loss curve appears after the first training step.")
     with accuracy_col:
         if any(run.epoch_metrics for run in runs):
-            st.plotly_chart(val_score_figure(runs))
+            st.plotly_chart(remembered("live score", progress_key(job, runs), lambda: val_score_figure(runs)))
         else:
             st.caption("The validation score (accuracy, or R² for numbers) appears after the first epoch.")
 
@@ -69,7 +70,7 @@ def live_view(was_running: bool) -> None:
             st.markdown(describe_run(run))
     if job.status == "failed":
         st.error(f"The training job stopped: {plain(job.error)}")
-    show_curves(runs)
+    show_curves(job, runs)
     if job.done and any(run.status == "finished" for run in runs):
         st.page_link(RESULTS_PAGE, label="Compare the results", icon=":material/leaderboard:")
 

@@ -34,9 +34,11 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(runs_dir: Path, log_path: Path, env: dict | None = None,
-                     processes: list | None = None, port: int | None = None) -> Iterator[str]:
+                     processes: list | None = None, port: int | None = None,
+                     cpus: set[int] | None = None) -> Iterator[str]:
     """`streamlit run app.py` on a free port, saving runs in `runs_dir`; yields the app's URL.
-    `env` adds environment variables; the server's Popen is appended to `processes` when given.
+    `env` adds environment variables; the server's Popen is appended to `processes` when given;
+    `cpus` pins the server to those CPU cores.
 
     The file watcher is off: an edit to any project file while the server runs would make
     Streamlit unload every project module (losing loaded data and caches) at the next rerun.
@@ -48,7 +50,8 @@ def streamlit_server(runs_dir: Path, log_path: Path, env: dict | None = None,
                "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
     with open(log_path, "w") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin)
         if processes is not None:
             processes.append(server)
         try:

@@ -4,6 +4,7 @@ results. Training is real but tiny (TF-IDF on toy sentences) or patched where it
 from __future__ import annotations
 
 import json
+import time
 import os
 import re
 import subprocess
@@ -453,6 +454,27 @@ def test_results_page_compares_saved_runs_with_charts_and_downloads(isolated_run
 
 
 
+def test_results_charts_are_built_once_per_set_of_runs_and_again_when_it_changes(isolated_runs, monkeypatch):
+    import core.charts
+
+    built = []
+    original = core.charts.held_out_scores_figure
+    monkeypatch.setattr(core.charts, "held_out_scores_figure", lambda results: built.append(list(results)) or
+                        original(results))
+    session = own_folder(isolated_runs, "5e55101111111112")
+    fake_run(session / "20250101-000001-full-aaaaaa", "full", 0.812, 65.0)
+    at = open_page("pages/results.py", session_id="5e55101111111112")
+    at.switch_page("pages/train.py").run()
+    at.switch_page("pages/results.py").run()  # a page switch back: the same runs, the same figure
+    assert not at.exception, at.exception
+    assert built == [["full"]]
+    assert len(at.get("plotly_chart")) == 3 + 1
+    fake_run(session / "20250101-000002-frozen-bbbbbb", "frozen", 0.734, 18.0)
+    at.switch_page("pages/results.py").run()  # a new run is shown: drawn anew, with both runs
+    assert built == [["full"], ["full", "frozen"]]
+    assert len(at.get("plotly_chart")) == 3 + 2
+
+
 def test_results_list_each_runs_mistakes_by_confusion_cell_and_where_two_runs_disagree(tiny_splits):
     at = open_page("pages/train.py", dataset=dataset(tiny_splits))
     train_from_page(at, ["frozen", "tfidf"])
@@ -773,3 +795,38 @@ def test_work_over_a_server_limit_is_refused_with_the_limit_named(tiny_splits, m
     assert not at.exception, at.exception
     assert any("40 training examples is over this server's limit of 10 per run" in e for e in texts_of(at.error))
     assert "job" not in at.session_state
+
+
+def test_waiting_pages_redraw_less_often_the_more_sessions_wait():
+    from types import SimpleNamespace
+
+    from ui.live import WAITING_REFRESH, waiting_pace
+
+    def job_with(sessions: int):
+        return SimpleNamespace(scheduler=SimpleNamespace(sessions_waiting=lambda: sessions))
+
+    assert waiting_pace(job_with(2)) == WAITING_REFRESH
+    assert waiting_pace(job_with(20)) == pytest.approx(5.0)  # 20 pages together: 4 redraws a second
+    assert waiting_pace(job_with(40)) == pytest.approx(10.0)
+
+
+def test_page_log_times_every_full_run_of_the_app_when_asked(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    from ui.page_log import logged_page_run
+
+    log = tmp_path / "pages.jsonl"
+    monkeypatch.setenv("TL_LAB_PAGE_LOG", str(log))
+    open_page()  # app.py's first run draws Home
+
+    def stop():
+        raise StopException()
+
+    with pytest.raises(StopException):  # a page that ends in st.stop() is timed all the same
+        logged_page_run(SimpleNamespace(title="Results", run=stop), time.perf_counter() - 0.25)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["page"] for line in lines] == ["Home", "Results"]
+    assert all(0 <= line["before_page"] <= line["seconds"] < 60 for line in lines)
+    assert lines[1]["seconds"] >= 0.25

@@ -159,6 +159,40 @@ def test_estimates_are_calibrated_by_what_this_server_measured():
     assert forecast.end - forecast.start == pytest.approx(8)
 
 
+def test_calibration_follows_the_last_runs_so_a_class_load_shows_quickly():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+
+    def run_taking(seconds: float) -> None:
+        ticket = scheduler.submit("alice", "frozen", 10, chain="a", group="frozen")
+        clock.now += seconds
+        scheduler.release(ticket)
+
+    for _ in range(5):
+        run_taking(10)  # the teacher's quiet rehearsals: on estimate
+    run_taking(30)
+    run_taking(30)  # the class started: runs take three times as long
+    later = scheduler.submit("bob", "frozen", 10, chain="b", group="frozen")
+    assert scheduler.expected_seconds(later) == pytest.approx(30)  # not the median of all seven (10 s)
+
+
+def test_a_waiting_ticket_keeps_the_forecasts_its_session_was_shown():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    first = scheduler.submit("alice", "a0", 100, chain="a")
+    waiting = scheduler.submit("bob", "b0", 50, chain="b")
+    for _ in range(4):  # pages ask every 2 s; one forecast is kept every SHOWN_EVERY seconds
+        scheduler.forecast()
+        clock.now += 2
+    assert [round(at - 1000) for at, *_ in waiting.shown] == [0, 6]
+    at, start, end, place = waiting.shown[-1]
+    assert (start, end, place) == (pytest.approx(1100), pytest.approx(1150), 1)
+    assert first.shown == []  # running work has no wait to forecast
+    scheduler.release(first)
+    scheduler.forecast()
+    assert len(waiting.shown) == 2  # it runs now: nothing more is kept
+
+
 def test_a_run_that_would_not_fit_in_memory_is_refused_before_it_starts(tiny_splits, tiny_model_dir):
     from core.training import estimate_run_bytes
 
@@ -170,3 +204,19 @@ def test_a_run_that_would_not_fit_in_memory_is_refused_before_it_starts(tiny_spl
         Job([small, huge], tiny_splits, None, scheduler=scheduler,
             memory=[estimate_run_bytes(c, tiny_splits) for c in (small, huge)])
     assert scheduler.tickets() == []  # nothing of the refused job stays in line
+
+
+def test_on_a_gpu_server_the_memory_bound_is_the_gpus_memory(monkeypatch):
+    from types import SimpleNamespace
+
+    import torch
+
+    from core import lab_settings
+
+    host = lab_settings.default_memory_bytes()  # this machine: 70% of its RAM, no GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(total_memory=8 * 2**30))
+    assert lab_settings.default_memory_bytes() == min(host, int(0.9 * 8 * 2**30))
+    assert LabSettings().memory_bytes == lab_settings.default_memory_bytes()
+    assert LabSettings(memory_gb=2).memory_bytes == 2 * 2**30  # a setting still wins

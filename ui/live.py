@@ -8,12 +8,21 @@ from core.progress import format_seconds
 
 
 WAITING_REFRESH = 3.0  # seconds between redraws while a job waits in line: a class of waiting pages stays light
+# With many sessions waiting, each waits longer between redraws, so that the pages of the whole class
+# together redraw about this often (20 waiting students: each every 5 s). Their place and expected start
+# change only when a run ends, and every redraw costs the server a script run and the browser a repaint.
+WAITING_REDRAWS_PER_SECOND = 4.0
 
 
-def live_view_of(job, view, every: float) -> bool:
+def waiting_pace(job) -> float:
+    """Seconds between redraws of a view of `job` while it waits for its turn (see WAITING_REDRAWS_PER_SECOND)."""
+    return max(WAITING_REFRESH, job.scheduler.sessions_waiting() / WAITING_REDRAWS_PER_SECOND)
+
+
+def live_view_of(job, view, every: float | None) -> bool:
     """Draw `view(was_running)` as a fragment that redraws every `every` seconds while `job` runs
-    (every WAITING_REFRESH seconds while it waits for its turn, and not at all after it ended);
-    returns whether it is running. `job` may be None (nothing drawn)."""
+    (more slowly while it waits for its turn, see `waiting_pace`; not at all after it ended, or
+    with `every` None); returns whether it is running. `job` may be None (nothing drawn)."""
     running = job is not None and not job.done
     if job is None:
         return running
@@ -24,7 +33,7 @@ def live_view_of(job, view, every: float) -> bool:
             st.rerun()  # its turn came: redraw the page once, now at the live pace
         view(was_running)
 
-    pace = (max(every, WAITING_REFRESH) if waiting else every) if running else None
+    pace = (max(every, waiting_pace(job)) if waiting else every) if running and every else None
     st.fragment(run_every=pace)(draw)(running)
     return running
 

@@ -13,8 +13,9 @@ from ui.safe import plain
 JOB_STATUS_WORDS = {"finished": "Training finished", "cancelled": "Training cancelled", "failed": "Training stopped"}
 
 
-def render_sidebar() -> None:
-    """Data and job status under the page menu."""
+def render_sidebar(live: bool = True) -> None:
+    """Data and job status under the page menu; the status redraws itself while the job runs if `live`
+    (not on the Train page, whose own live view shows the same and redraws the whole app at the end)."""
     remember_session()
     housekeeping()
     with st.sidebar:
@@ -31,7 +32,7 @@ def render_sidebar() -> None:
         if job is None:
             st.caption("No training started in this session.")
         # Refresh only while a job runs; a finished job's status does not change.
-        live_view_of(job, _job_status, every=2.0)
+        live_view_of(job, _job_status, every=2.0 if live else None)
 
 
 def _job_status(was_running: bool) -> None:
