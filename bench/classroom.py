@@ -38,7 +38,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 SWITCHES = (("Results", "Results"), ("Train", "Train"))
 MIN_WAIT_SHOWN = 10.0  # a forecast shown less than this before the start is not judged as a share of the wait
@@ -59,9 +58,9 @@ def add_arguments(p) -> None:
 
 def lesson_query(strategies: list[str]) -> str:
     """The lesson link's query: the default data and these strategies (core.lesson writes it)."""
-    from core.lesson import Lesson, to_query
+    from core.lesson import Lesson, link_query
 
-    return urlencode(to_query(Lesson(strategies=tuple(strategies))))
+    return link_query(Lesson(strategies=tuple(strategies)))
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -167,6 +166,7 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
         await start.wait_for()
         await page.get_by_text("Estimated time").wait_for()  # the estimate is measured before Start
         await ready.wait()
+        record["stage"] = "ready"
         await go.wait()
         started = record["clicked_at"] = time.perf_counter()
         await start.click()
@@ -208,6 +208,8 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
     except Exception as exc:  # noqa: BLE001 - one failing session is recorded, the others go on
         record["error"] = f"{type(exc).__name__}: {exc}"[:500]
         record.setdefault("finished", False)
+        if "stage" not in record:  # it never reached the start line: nobody would start (the barrier is broken)
+            await ready.abort()
     finally:
         await context.close()
     return record
@@ -229,7 +231,10 @@ async def classroom(url: str, sessions: int, n_runs: int, timeout: float, switch
         ready, go = asyncio.Barrier(sessions + 1), asyncio.Event()
         tasks = [asyncio.create_task(one_session(browser, url, ready, go, i, n_runs, timeout, switch_every))
                  for i in range(sessions)]
-        await ready.wait()  # everyone has the lesson open and ready to start
+        try:
+            await ready.wait()  # everyone has the lesson open and ready to start
+        except asyncio.BrokenBarrierError:  # a session could not open it: each records why, none starts
+            pass
         go.set()
         records = await asyncio.gather(*tasks)
         await browser.close()

@@ -18,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
+from urllib.parse import quote, urlencode
 
 from core.cli import HYPERPARAMETERS
 from core.config import RunConfig
@@ -36,6 +37,7 @@ MAX_SPLIT = SYNTHETIC_SIZES[1]  # no source a link can name has more rows; the s
 HIDEABLE = {"data": "the data choice and sizes", "strategies": "the strategies", "encoder": "the encoder",
             "hyperparameters": "the hyperparameters"}
 STREAMLIT_PARAMS = ("embed", "embed_options")  # Streamlit's own; not ours to judge
+LINK_MARK = "lesson"  # every link carries lesson=1: even the default setup then opens on the Train page
 MAX_PARAMS = 64  # a link with more parameters than the app has settings is not a lesson
 MAX_VALUE_CHARS = 200
 SHOWN_CHARS = 40  # a tampered value is quoted only this far in the sentence
@@ -111,6 +113,11 @@ def to_query(lesson: Lesson) -> dict[str, str]:
     return params
 
 
+def link_query(lesson: Lesson) -> str:
+    """The query string of a link to `lesson`: the mark, then the values that differ from the defaults."""
+    return urlencode({LINK_MARK: "1", **to_query(lesson)}, safe=",/", quote_via=quote)
+
+
 def from_query(params: Mapping[str, str]) -> tuple[Lesson, list[str]]:
     """The lesson a link's query parameters describe, and what was ignored, each as 'name=value (why)'.
 
@@ -126,7 +133,7 @@ def from_query(params: Mapping[str, str]) -> tuple[Lesson, list[str]]:
         items = items[:MAX_PARAMS]
     for name, raw in items:
         name, raw = str(name), str(raw)
-        if name in STREAMLIT_PARAMS:
+        if name in STREAMLIT_PARAMS or name == LINK_MARK:
             continue
         try:
             if len(raw) > MAX_VALUE_CHARS:

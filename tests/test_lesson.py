@@ -10,7 +10,7 @@ import pytest
 from core.cli import HYPERPARAMETERS
 from core.config import RunConfig
 from core.lesson import (HIDEABLE, MAX_PARAMS, DataChoice, Lesson, from_query, ignored_sentence, model_problem,
-                         to_query, without_unlinkable)
+                         link_query, to_query, without_unlinkable)
 from core.strategies import DEFAULT_STRATEGIES, STRATEGIES
 
 CUSTOM = Lesson(DataChoice("synthetic", n_train=300, n_val=40, n_test=200, synthetic_size=800, difficulty="hard",
@@ -21,9 +21,11 @@ CUSTOM = Lesson(DataChoice("synthetic", n_train=300, n_val=40, n_test=200, synth
                 ("encoder", "hyperparameters"))
 
 
-def test_the_default_setup_is_the_bare_address():
+def test_the_default_setup_is_the_bare_mark_and_still_a_lesson():
     assert to_query(Lesson()) == {}
-    assert from_query({}) == (Lesson(), [])
+    assert link_query(Lesson()) == "lesson=1"  # so it opens on the Train page like any other lesson
+    assert from_query({}) == (Lesson(), []) and from_query({"lesson": "1"}) == (Lesson(), [])
+    assert link_query(Lesson(strategies=("frozen", "tfidf"))) == "lesson=1&strategies=frozen,tfidf"
 
 
 def test_a_custom_setup_round_trips_with_short_readable_names_and_only_what_differs():

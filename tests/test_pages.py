@@ -703,7 +703,7 @@ def test_a_lesson_link_opens_the_same_setup_and_the_train_page_shares_it_back():
     assert at.number_input(key="hp_epochs").value == 3 and at.number_input(key="hp_lr_head").value == 0.05
     assert at.checkbox(key="hp_class_weighted").value is True
     link = at.code[0].value  # the share expander: outside a browser the address is the query alone
-    assert link.startswith("?") and dict(parse_qsl(link[1:])) == to_query(lesson)
+    assert link.startswith("?lesson=1&") and dict(parse_qsl(link[1:])) == {"lesson": "1", **to_query(lesson)}
     assert at.session_state["session_id"] not in link
     at.switch_page("pages/data.py").run()
     assert at.radio(key="data_source").value == "synthetic" and at.selectbox(key="data_difficulty").value == "hard"
@@ -830,3 +830,14 @@ def test_page_log_times_every_full_run_of_the_app_when_asked(tmp_path, monkeypat
     assert [line["page"] for line in lines] == ["Home", "Results"]
     assert all(0 <= line["before_page"] <= line["seconds"] < 60 for line in lines)
     assert lines[1]["seconds"] >= 0.25
+
+
+def test_a_link_to_the_default_setup_also_opens_the_train_page_ready_to_start():
+    from core.lesson import Lesson, link_query
+    from core.strategies import DEFAULT_STRATEGIES
+    from urllib.parse import parse_qsl
+
+    at = open_link(dict(parse_qsl(link_query(Lesson()))))  # lands on Train (open_link checks the title)
+    assert not at.warning
+    assert at.multiselect(key="train_strategies").value == list(DEFAULT_STRATEGIES)
+    assert not at.button(key="start_training").disabled

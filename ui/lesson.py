@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import streamlit as st
 
 from core.config import RunConfig
 from core.errors import ConfigError, LabError
-from core.lesson import (HIDEABLE, STREAMLIT_PARAMS, DataChoice, Lesson, from_query, ignored_sentence, to_query,
+from core.lesson import (HIDEABLE, STREAMLIT_PARAMS, DataChoice, Lesson, from_query, ignored_sentence, link_query,
                          without_unlinkable)
 from ui.datasets import (DIFFICULTY_KEY, NOISE_KEY, SOURCE_KEY, SYNTHETIC_SIZE_KEY, current_choice, dataset_of,
                          size_keys, use_data)
@@ -137,13 +136,12 @@ def share_link(strategies: list[str], model: str, values: dict) -> None:
 
 
 def lesson_url(lesson: Lesson) -> str:
-    """The app's address with the lesson's query parameters (none for the default setup).
+    """The app's address with the lesson's query parameters (core.lesson.link_query).
 
     The app's address, not the Train page's: on a server that has just started, Streamlit runs a
     page's own address without app.py (the script that applies links) until app.py has run once.
     A link to the app's address always runs it, and it then opens the Train page."""
-    query = urlencode(to_query(lesson), safe=",/", quote_via=quote)
-    return app_address(st.context.url) + (f"?{query}" if query else "")
+    return f"{app_address(st.context.url)}?{link_query(lesson)}"
 
 
 def app_address(train_url: str | None) -> str:
