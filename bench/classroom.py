@@ -70,85 +70,98 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-class Renicer(threading.Thread):
+class Polling(threading.Thread):
+    """Calls `poll()` every `every` seconds until `stop()`; `poll` returning False ends it early."""
+
+    every = 1.0
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self._halt = threading.Event()
+
+    def poll(self) -> bool | None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        while self.poll() is not False and not self._halt.wait(self.every):
+            pass
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
+def processes() -> list[tuple[int, str, float]]:
+    """(pid, name, CPU seconds used so far) of every process (psutil, which accelerate and peft require)."""
+    import psutil
+
+    out = []
+    for proc in psutil.process_iter(["pid", "name", "cpu_times"]):
+        times = proc.info["cpu_times"]
+        if times is not None:
+            out.append((proc.info["pid"], proc.info["name"] or "", times.user + times.system))
+    return out
+
+
+class Renicer(Polling):
     """Keeps every Chromium process at `niceness` (its renderers set their own priority, -8 for the
     visible page, so the nice wrapper alone does not hold) until stopped."""
 
-    def __init__(self, niceness: int):
-        super().__init__(daemon=True)
-        self.niceness, self._stop = niceness, threading.Event()
+    every = 0.5
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            for proc in Path("/proc").iterdir():
+    def __init__(self, niceness: int):
+        super().__init__()
+        self.niceness = niceness
+
+    def poll(self) -> None:
+        for pid, name, _ in processes():
+            if "chrom" in name:
                 try:
-                    if proc.name.isdigit() and "chrom" in (proc / "comm").read_text():
-                        os.setpriority(os.PRIO_PROCESS, int(proc.name), self.niceness)
+                    os.setpriority(os.PRIO_PROCESS, pid, self.niceness)
                 except OSError:
                     continue
-            self._stop.wait(0.5)
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
-class MemoryPeak(threading.Thread):
-    """Polls a process's resident memory (Linux /proc) until stopped; `peak` in bytes."""
+class MemoryPeak(Polling):
+    """Polls a process's resident memory until stopped; `peak` in bytes."""
+
+    every = 0.25
 
     def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        super().__init__()
+        self.pid, self.peak = pid, 0
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        self.peak = max(self.peak, int(line.split()[1]) * 1024)
-            except OSError:
-                return
-            self._stop.wait(0.25)
+    def poll(self) -> bool:
+        import psutil
 
-    def stop(self) -> None:
-        self._stop.set()
+        try:
+            self.peak = max(self.peak, psutil.Process(self.pid).memory_info().rss)
+        except psutil.Error:
+            return False
+        return True
 
 
-class CpuShare(threading.Thread):
+class CpuShare(Polling):
     """CPU seconds used while it runs by the server, by Chromium's processes and by everything else
-    (Linux /proc, polled every second: a process's last reading counts)."""
+    (polled every second: a process's last reading counts)."""
 
     def __init__(self, server_pid: int):
-        super().__init__(daemon=True)
-        self.server_pid, self._stop = server_pid, threading.Event()
-        self.start_ticks: dict[int, tuple[str, int]] = {}
-        self.last_ticks: dict[int, tuple[str, int]] = {}
+        super().__init__()
+        self.server_pid, self.began = server_pid, time.perf_counter()
+        self.first: dict[int, float] = {pid: seconds for pid, _, seconds in processes()}
+        self.last: dict[int, tuple[str, float]] = {}
 
-    def _read(self) -> dict[int, tuple[str, int]]:
-        out = {}
-        for proc in Path("/proc").iterdir():
-            try:
-                if proc.name.isdigit():
-                    comm, rest = (proc / "stat").read_text().rsplit(")", 1)
-                    fields = rest.split()
-                    pid = int(proc.name)
-                    kind = "server" if pid == self.server_pid else "browsers" if "chrom" in comm else "other"
-                    out[pid] = (kind, int(fields[11]) + int(fields[12]))
-            except (OSError, ValueError, IndexError):
-                continue
-        return out
-
-    def run(self) -> None:
-        self.began, self.start_ticks = time.perf_counter(), self._read()
-        while not self._stop.wait(1.0):
-            self.last_ticks.update(self._read())
+    def poll(self) -> None:
+        for pid, name, seconds in processes():
+            kind = "server" if pid == self.server_pid else "browsers" if "chrom" in name else "other"
+            self.last[pid] = (kind, seconds)
 
     def stop(self) -> dict:
-        self._stop.set()
-        self.last_ticks.update(self._read())
-        tick = os.sysconf("SC_CLK_TCK")
+        """CPU seconds per kind, and the seconds all cores had ("available")."""
+        super().stop()
+        self.poll()
         used = {"server": 0.0, "browsers": 0.0, "other": 0.0}
-        for pid, (kind, ticks) in self.last_ticks.items():
-            used[kind] += (ticks - self.start_ticks.get(pid, (kind, 0))[1]) / tick
+        for pid, (kind, seconds) in self.last.items():
+            used[kind] += seconds - self.first.get(pid, 0.0)
         used["available"] = (time.perf_counter() - self.began) * (os.cpu_count() or 1)
         return {name: round(seconds, 1) for name, seconds in used.items()}
 
