@@ -20,7 +20,7 @@ from typing import Self
 from core import journal
 from core.compare import run_queue
 from core.config import RunConfig
-from core.progress import Position, queue_position
+from core.progress import Position, progress_of, queue_position
 from core.ray_executor import configured_executor
 from core.results import RunResult
 from core.scheduler import Forecast, Scheduler, Ticket, shared
@@ -71,6 +71,7 @@ class BackgroundJob:
     def _slot(self, index: int):
         """Wait for the scheduler's go for run `index` (False if cancelled meanwhile), hand it back after."""
         ticket = self.tickets[index]
+        ticket.left = lambda: self._seconds_left(index)
         try:
             yield self.scheduler.acquire(ticket, self._stop)
         finally:
@@ -125,6 +126,10 @@ class BackgroundJob:
     def _finished(self, index: int) -> bool:
         """Whether run `index` finished (not failed or cancelled): only those calibrate the scheduler."""
         raise NotImplementedError
+
+    def _seconds_left(self, index: int) -> float | None:
+        """Seconds run `index` still needs at the pace of its steps so far (None: no step yet, or unknown)."""
+        return None
 
     def _run(self) -> None:
         raise NotImplementedError
@@ -207,6 +212,10 @@ class Job(BackgroundJob):
     def _finished(self, index: int) -> bool:
         results = list(self.results)
         return index < len(results) and results[index].status == "finished"
+
+    def _seconds_left(self, index: int) -> float | None:
+        runs = progress_of(self)
+        return runs[index].eta_seconds if index < len(runs) else None
 
     def _run(self) -> None:
         engine = self._engine()

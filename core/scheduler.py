@@ -61,6 +61,7 @@ class Ticket:
     predicted_end: float | None = None
     predicted_place: int | None = None  # its place in line then (0: it started at once)
     shown: list = field(default_factory=list)  # (at, start, end, place): its forecasts as pages asked for them
+    left: object = None  # () -> seconds its training still needs at its own pace, or None (set by its worker)
 
 
 @dataclass(frozen=True)
@@ -216,21 +217,28 @@ class Scheduler:
     def forecast(self) -> dict[int, Forecast]:
         """Expected start, end and place in line of every waiting and running ticket, by ticket id:
         the policy played forward on estimated durations (a running ticket ends at its estimate, or
-        soon if it overran). Cached per state of the queue for a second."""
+        soon if it overran; later if the pace of its steps says so, and then its strategy's queued
+        tickets are expected to run that much slower too). Cached per state of the queue for a second."""
         with self._lock:
             now = self.clock()
             if self._forecast and self._forecast[0] == self._version and now - self._forecast[1] < 1.0:
                 return self._forecast[2]
             tickets = list(self._tickets)
             served = dict(self._served)
-        sim = {t.id: _SimTicket(t, self.expected_seconds(t)) for t in tickets}
         out: dict[int, Forecast] = {}
-        ends = {}
+        ends, pace = {}, {}
         for t in tickets:
             if t.state == "running":
-                expected = self.expected_seconds(t)
-                ends[t.id] = now + max(expected - (now - (t.started_at or now)), 0.05 * expected, 0.5)
+                expected, elapsed = self.expected_seconds(t), now - (t.started_at or now)
+                left = max(expected - elapsed, 0.05 * expected, 0.5)
+                at_its_pace = t.left() if t.left is not None else None
+                if at_its_pace is not None and at_its_pace > left:  # slower than planned: this class's load
+                    left = at_its_pace
+                    pace[t.group] = max(pace.get(t.group, 0.0), (elapsed + left) / expected)
+                ends[t.id] = now + left
                 out[t.id] = Forecast(t.started_at or now, ends[t.id], 0)
+        # A run of the same strategy training slower than planned right now: queued ones are expected to as well.
+        sim = {t.id: _SimTicket(t, self.expected_seconds(t) * pace.get(t.group, 1.0)) for t in tickets}
         order = []
         clock = now
         queue = [sim[t.id] for t in tickets]

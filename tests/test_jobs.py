@@ -55,6 +55,17 @@ def test_cancel_stops_current_and_skips_queued(tiny_model_dir, tiny_splits, tmp_
     assert not list(tmp_path.iterdir())  # nothing half-saved
 
 
+def test_a_training_run_tells_the_scheduler_its_time_left_at_its_own_pace(tiny_model_dir, tiny_splits, tmp_path):
+    configs = [RunConfig(strategy="full", model=tiny_model_dir, epochs=50, batch_size=2, patience=0)]
+    job = Job(configs, tiny_splits, tmp_path).start()
+    wait_for_first_step(job, 30)
+    left = job.tickets[0].left()  # what core.scheduler's forecast reads for a running ticket
+    job.cancel()
+    wait(job)
+    assert left is not None and left > 0
+    assert job.tickets[0].left() is None  # over: no pace to go by
+
+
 def test_events_since_is_incremental(tiny_splits, tmp_path):
     job = Job([RunConfig(strategy="tfidf")], tiny_splits, None).start()
     wait(job)

@@ -86,6 +86,25 @@ def test_forecast_plays_the_policy_forward():
     assert scheduler.forecast()[b.id].start > clock.now
 
 
+def test_a_run_slower_than_planned_moves_the_forecasts_by_its_own_pace():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    running_run = scheduler.submit("alice", "full", 50, chain="a", group="full")
+    same = scheduler.submit("bob", "full", 50, chain="b", group="full")
+    other = scheduler.submit("carol", "tfidf", 10, chain="c", group="tfidf")
+    clock.now += 10
+    running_run.left = lambda: 80.0  # its steps say: 80 s more, where the plan said 40
+    scheduler._forecast = None
+    forecast = scheduler.forecast()
+    assert forecast[running_run.id].end == pytest.approx(clock.now + 80)
+    assert forecast[same.id].start == pytest.approx(clock.now + 80)
+    assert forecast[same.id].end - forecast[same.id].start == pytest.approx(50 * 90 / 50)  # full runs slow now
+    assert forecast[other.id].end - forecast[other.id].start == pytest.approx(10)  # TF-IDF: as planned
+    running_run.left = lambda: 5.0  # ahead of plan: the plan stands (it still has its test predictions to do)
+    scheduler._forecast = None
+    assert scheduler.forecast()[same.id].start == pytest.approx(clock.now + 40)
+
+
 def test_a_cancelled_wait_gives_the_place_back():
     scheduler = Scheduler(slots=1, short_slots=0)
     scheduler.submit("alice", "long", 100, chain="a")
