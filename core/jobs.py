@@ -21,6 +21,8 @@ from core import journal
 from core.compare import run_queue
 from core.config import RunConfig
 from core.progress import Position, progress_of, queue_position
+
+PACE_AFTER = 0.2  # share of a run's steps after which its pace tells the scheduler when it will end
 from core.ray_executor import configured_executor
 from core.results import RunResult
 from core.scheduler import Forecast, Scheduler, Ticket, shared
@@ -214,8 +216,10 @@ class Job(BackgroundJob):
         return index < len(results) and results[index].status == "finished"
 
     def _seconds_left(self, index: int) -> float | None:
+        # Only once a fifth of the steps are done: the pace of the first ones still carries the model's
+        # loading and tokenizing (in the classroom bench, trusting it earlier made forecasts jump ahead).
         runs = progress_of(self)
-        return runs[index].eta_seconds if index < len(runs) else None
+        return runs[index].eta_seconds if index < len(runs) and runs[index].fraction >= PACE_AFTER else None
 
     def _run(self) -> None:
         engine = self._engine()

@@ -8,7 +8,8 @@ import time
 
 from core import events as ev
 from core.config import RunConfig
-from core.jobs import Job, SweepJob
+from core.jobs import PACE_AFTER, Job, SweepJob
+from core.progress import progress_of
 from core.results import RunResult
 from core.sweep import PlannedRun
 from core.training import TrainOutcome
@@ -59,7 +60,15 @@ def test_a_training_run_tells_the_scheduler_its_time_left_at_its_own_pace(tiny_m
     configs = [RunConfig(strategy="full", model=tiny_model_dir, epochs=50, batch_size=2, patience=0)]
     job = Job(configs, tiny_splits, tmp_path).start()
     wait_for_first_step(job, 30)
-    left = job.tickets[0].left()  # what core.scheduler's forecast reads for a running ticket
+    deadline, left, seen_early = time.time() + 30, None, False
+    while left is None and time.time() < deadline:
+        before = progress_of(job)[0].fraction  # steps only go forward
+        left = job.tickets[0].left()  # what core.scheduler's forecast reads for a running ticket
+        if before >= PACE_AFTER:
+            assert left is not None
+        seen_early |= left is None  # before a fifth of the steps: the pace still carries loading the model
+        time.sleep(0.02)
+    assert seen_early and progress_of(job)[0].fraction >= PACE_AFTER
     job.cancel()
     wait(job)
     assert left is not None and left > 0
