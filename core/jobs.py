@@ -78,6 +78,7 @@ class BackgroundJob:
             yield self.scheduler.acquire(ticket, self._stop)
         finally:
             self.scheduler.release(ticket, completed=self._finished(index))
+            ticket.left = None
 
     def waiting(self) -> Forecast | None:
         """While the next run waits for its turn: its place in line and expected start, and the expected

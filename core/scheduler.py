@@ -167,6 +167,7 @@ class Scheduler:
             ratios = self._ratios.setdefault(ticket.group, collections.deque(maxlen=RECENT_RUNS))
             ratios.append((self.clock() - ticket.started_at) / ticket.seconds)
         ticket.state, ticket.ended_at = state, self.clock()
+        ticket.left = None  # over; and `finished` must not keep its job (and the job's data) alive
         self._tickets.remove(ticket)
         self.finished = [*self.finished[-999:], ticket]
         if self.log_path is not None:
