@@ -57,7 +57,7 @@ def test_cancel_stops_current_and_skips_queued(tiny_model_dir, tiny_splits, tmp_
 
 
 def test_a_training_run_tells_the_scheduler_its_time_left_at_its_own_pace(tiny_model_dir, tiny_splits, tmp_path):
-    configs = [RunConfig(strategy="full", model=tiny_model_dir, epochs=50, batch_size=2, patience=0)]
+    configs = [RunConfig(strategy="full", model=tiny_model_dir, epochs=10, batch_size=2, patience=0)]
     job = Job(configs, tiny_splits, tmp_path).start()
     wait_for_first_step(job, 30)
     deadline, left, seen_early = time.time() + 30, None, False
