@@ -7,6 +7,7 @@ Cancel is cooperative: the training loop checks the stop flag at every batch.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -21,14 +22,14 @@ from core import journal
 from core.compare import run_queue
 from core.config import RunConfig
 from core.progress import Position, progress_of, queue_position
-
-PACE_AFTER = 0.2  # share of a run's steps after which its pace tells the scheduler when it will end
 from core.ray_executor import configured_executor
 from core.results import RunResult
 from core.scheduler import Forecast, Scheduler, Ticket, shared
 from core.sweep import PlannedRun, SweepRecord, run_sweep_on_splits, sweep_config, sweep_payload, sweep_plan
 from core.texts import Splits
 from core.vary import Vary
+
+PACE_AFTER = 0.2  # share of a run's steps after which its pace tells the scheduler when it will end
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,10 @@ class BackgroundJob:
         seconds = self.estimates or [60.0] * len(labels)
         memory = self.memory or [0] * len(labels)
         try:
-            for label, group, run_seconds, run_bytes in zip(labels, groups, seconds, memory):
-                self.tickets.append(self.scheduler.submit(self.session, label, run_seconds, run_bytes, chain=self.id,
-                                                          group=group))
+            for index, (label, group, run_seconds, run_bytes) in enumerate(zip(labels, groups, seconds, memory)):
+                ticket = self.scheduler.submit(self.session, label, run_seconds, run_bytes, chain=self.id, group=group)
+                ticket.left = functools.partial(self._seconds_left, index)  # the scheduler drops it when it ends
+                self.tickets.append(ticket)
         except Exception:
             self.scheduler.withdraw(self.tickets, started_too=True)  # the first may already have been granted
             raise
@@ -73,12 +75,10 @@ class BackgroundJob:
     def _slot(self, index: int):
         """Wait for the scheduler's go for run `index` (False if cancelled meanwhile), hand it back after."""
         ticket = self.tickets[index]
-        ticket.left = lambda: self._seconds_left(index)
         try:
             yield self.scheduler.acquire(ticket, self._stop)
         finally:
             self.scheduler.release(ticket, completed=self._finished(index))
-            ticket.left = None
 
     def waiting(self) -> Forecast | None:
         """While the next run waits for its turn: its place in line and expected start, and the expected
