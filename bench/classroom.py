@@ -15,14 +15,19 @@ pages (Results <-> Train) until their training has finished. Recorded:
 - privacy: each session's Results page says it shows exactly its own runs and no others.
 
 The browsers run on the same machine as the server (2 cores here), where in a classroom they run on
-the students' laptops. Chromium runs at the lowest priority (`--browser-nice 19`), but that does not
-keep it off the server's cores: with 10 sessions the browsers took 57% of both cores (their many
-processes outweigh two niced training threads), and runs took 3.6x their estimate. `--split-cpus`
-pins the server to the first core and the browsers to the others instead; on 2 cores that leaves
-twenty pages one core, where they took minutes only to load. So the page-switch times include the
-browsers' own work on the server's machine and are pessimistic; the server's own part of each full
-page run is recorded beside them (`TL_LAB_PAGE_LOG`, see ui/page_log.py). Each student switches
-pages every few seconds (`--switch-every`), as people do.
+the students' laptops, and a page switch costs the browser 10-20x the CPU it costs the server
+(bench/page_cost.py). Chromium runs at the lowest priority (`--browser-nice 19`), but Linux's
+autogroup shares the CPU between sessions first and applies nice only inside a session, and
+Playwright starts Chromium in a session of its own: so by default the browsers weigh as much as the
+whole server (with 20 sessions they took 70% of the CPU). `--browser-group-nice 19` lowers their
+session's weight once every Start has reached the server, so the server trains as if the browsers
+were elsewhere; they then get only what the server leaves, and render late. `--split-cpus` pins the server to the first core and
+the browsers to the others (on 2 cores twenty pages then took minutes only to load). So the
+page-switch times in the browser include the browsers' own work on the server's machine; the
+server's part is recorded beside them, from the websocket (the rerun request for the other page ->
+the end of the server's run of it, `SocketTimes`) and from the server (its own time per full page
+run, `TL_LAB_PAGE_LOG`, see ui/page_log.py). Each student switches pages every few seconds
+(`--switch-every`), as people do.
 
     python bench/run.py classroom --sessions 5 --strategies full,frozen,scratch,tfidf --tag n5
     python bench/run.py classroom --sessions 20 --strategies frozen,tfidf --tag n20
@@ -49,6 +54,9 @@ def add_arguments(p) -> None:
     p.add_argument("--timeout", type=float, default=1800, help="seconds before a session counts as not finished")
     p.add_argument("--switch-every", type=float, default=4.0, help="seconds between a student's page switches")
     p.add_argument("--browser-nice", type=int, default=19, help="CPU priority of the browsers (19: lowest)")
+    p.add_argument("--browser-group-nice", type=int, default=None,
+                   help="CPU weight of the browsers' session against the server's once every Start has "
+                        "reached the server (Linux autogroup nice, 19: lowest; default: left equal)")
     p.add_argument("--split-cpus", action="store_true",
                    help="pin the server to the first core and the browsers to the others (default: they share all)")
     p.add_argument("--no-rehearsal", action="store_true",
@@ -104,21 +112,45 @@ def processes() -> list[tuple[int, str, float]]:
 
 class Renicer(Polling):
     """Keeps every Chromium process at `niceness` (its renderers set their own priority, -8 for the
-    visible page, so the nice wrapper alone does not hold) until stopped."""
+    visible page, so the nice wrapper alone does not hold) until stopped, and, with `group_niceness`,
+    the scheduler group they run in.
+
+    Linux's autogroup (on where /proc/sys/kernel/sched_autogroup_enabled is 1) shares the CPU fairly
+    between sessions first and applies a process's nice only inside its own session; Playwright starts
+    Chromium in a session of its own, so the browsers' nice alone leaves them half of the CPU whenever
+    they want it. `group_niceness` sets that session's weight (/proc/PID/autogroup)."""
 
     every = 0.5
 
-    def __init__(self, niceness: int):
+    def __init__(self, niceness: int, group_niceness: int | None = None):
         super().__init__()
-        self.niceness = niceness
+        self.niceness, self.group_niceness = niceness, group_niceness
+        self.groups: set[str] = set()
 
     def poll(self) -> None:
         for pid, name, _ in processes():
             if "chrom" in name:
                 try:
                     os.setpriority(os.PRIO_PROCESS, pid, self.niceness)
+                    if self.group_niceness is not None:
+                        self.groups.add(set_group_niceness(pid, self.group_niceness))
                 except OSError:
                     continue
+
+
+def autogroup_enabled() -> bool | None:
+    """Whether Linux shares the CPU between sessions first (None: not Linux, or unknown)."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return None
+
+
+def set_group_niceness(pid: int, niceness: int) -> str:
+    """Set the nice of `pid`'s autogroup (its session's share of the CPU); returns the group's name."""
+    path = Path(f"/proc/{pid}/autogroup")
+    path.write_text(str(niceness))
+    return path.read_text().split()[0]
 
 
 class MemoryPeak(Polling):
@@ -166,13 +198,83 @@ class CpuShare(Polling):
         return {name: round(seconds, 1) for name, seconds in used.items()}
 
 
+class SocketTimes:
+    """Page switches as the page's websocket saw them, on the browser's own clock (CDP Network events):
+    from the rerun request for another page to the first element of the answer, and to the end of the
+    server's run of that page. This is the server's part of a switch, queueing included, without the
+    browser's work before sending the click and after receiving the page."""
+
+    def __init__(self):
+        self.page, self.sent_at, self.first_element = "", None, None
+        self.timing = False  # switches are recorded while this is True (the student's switches while training)
+        self.to_first_element: list[float] = []
+        self.to_complete: list[float] = []
+
+    def on_sent(self, event: dict) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        message = decoded(event, BackMsg)
+        if message is None or message.WhichOneof("type") != "rerun_script" or message.rerun_script.fragment_id:
+            return
+        page, self.page = self.page, message.rerun_script.page_script_hash
+        if page and page != self.page and self.timing:  # another page than the last full run's: a page switch
+            self.sent_at, self.first_element = event["timestamp"], None
+
+    def on_received(self, event: dict) -> None:
+        if self.sent_at is None:
+            return
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        message = decoded(event, ForwardMsg)
+        kind = message.WhichOneof("type") if message is not None else None
+        if kind in ("delta", "ref_hash") and self.first_element is None:
+            self.first_element = event["timestamp"] - self.sent_at
+        elif kind == "script_finished" and message.script_finished in (
+                ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
+            self.to_complete.append(event["timestamp"] - self.sent_at)
+            self.to_first_element.append(self.first_element if self.first_element is not None
+                                         else self.to_complete[-1])
+            self.sent_at = None
+
+
+def decoded(event: dict, message_type):
+    """The protobuf message of a binary websocket frame event, or None."""
+    import base64
+
+    frame = event.get("response", {})
+    if frame.get("opcode") != 2:
+        return None
+    try:
+        return message_type.FromString(base64.b64decode(frame["payloadData"]))
+    except Exception:  # noqa: BLE001 - not one of Streamlit's messages
+        return None
+
+
+class Starts:
+    """Counts the sessions whose Start has reached the server (or that failed before); `every` is set
+    when all have."""
+
+    def __init__(self, sessions: int):
+        self.left, self.every = sessions, asyncio.Event()
+
+    def one(self) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.every.set()
+
+
 async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Event, index: int,
-                      n_runs: int, timeout: float, switch_every: float) -> dict:
+                      n_runs: int, timeout: float, switch_every: float, starts: Starts | None = None) -> dict:
     """One student: open the link, wait for everyone, Start, switch pages until finished, check Results."""
     context = await browser.new_context(viewport={"width": 1300, "height": 850})
     page = await context.new_page()
     page.set_default_timeout(120_000)  # one step (a page, a click); the whole session has `timeout`
     record: dict = {"session": index, "switch_seconds": []}
+    socket = SocketTimes()
+    cdp = await context.new_cdp_session(page)
+    cdp.on("Network.webSocketFrameSent", socket.on_sent)
+    cdp.on("Network.webSocketFrameReceived", socket.on_received)
+    await cdp.send("Network.enable")
     try:
         await page.goto(url)
         start = page.get_by_role("button", name="Start training")
@@ -190,8 +292,13 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
         await page.get_by_text("Run 1 of").or_(queue).first.wait_for()
         record["waited_in_line"] = await queue.count() > 0
         record["stage"] = "started"
+        if starts is not None:
+            starts.one()
         if record["waited_in_line"]:
-            record["queue_words"] = (await queue.first.inner_text()).strip()
+            try:  # the line may have moved on since: its turn came and the page redrew
+                record["queue_words"] = (await queue.first.inner_text(timeout=5_000)).strip()
+            except Exception:  # noqa: BLE001 - the words are a detail of the record
+                record["queue_words"] = None
         try:
             await first_step.or_(finished_text).first.wait_for(timeout=timeout * 1000)
             record["first_curve_seconds"] = time.perf_counter() - started
@@ -199,6 +306,7 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
             record["first_curve_seconds"] = None
         deadline = started + timeout
         record["stage"] = "switching"
+        socket.timing = True
         nav = page.locator('[data-testid="stSidebarNav"]')
         while await finished_text.count() == 0 and time.perf_counter() < deadline:
             for link, title in SWITCHES:
@@ -207,6 +315,7 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
                 await main.get_by_role("heading", name=title, exact=True).first.wait_for()
                 record["switch_seconds"].append(time.perf_counter() - clicked)
                 await page.wait_for_timeout(switch_every * 1000)
+        socket.timing = False
         record["finished"] = await finished_text.count() > 0
         record["stage"] = "results"
         record["wall_seconds"] = time.perf_counter() - started
@@ -220,16 +329,27 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
             f"Showing {n_runs} of your own runs and 0 published runs")
     except Exception as exc:  # noqa: BLE001 - one failing session is recorded, the others go on
         record["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        try:  # what the student saw, for the report (outside the repository: it is not a result)
+            shot = Path(tempfile.gettempdir()) / f"classroom-session{index}-{int(time.time())}.png"
+            await page.screenshot(path=str(shot), full_page=True, timeout=30_000)
+            record["screenshot"] = str(shot)
+        except Exception:  # noqa: BLE001 - the page may be gone
+            pass
         record.setdefault("finished", False)
         if "stage" not in record:  # it never reached the start line: nobody would start (the barrier is broken)
             await ready.abort()
+        if starts is not None and record.get("stage") in (None, "ready"):
+            starts.one()  # it will not start: the others need not wait for it
     finally:
+        record["server_switch_seconds"] = socket.to_complete
+        record["server_first_element_seconds"] = socket.to_first_element
         await context.close()
     return record
 
 
 async def classroom(url: str, sessions: int, n_runs: int, timeout: float, switch_every: float,
-                    browser_path: str, rehearsal: bool) -> tuple[list[dict], dict | None]:
+                    browser_path: str, rehearsal: bool, on_started=None) -> tuple[list[dict], dict | None]:
+    """The class; `on_started()` is called once every session's Start has reached the server."""
     from playwright.async_api import async_playwright
 
     from tests.live_app import CHROMIUM_ARGS
@@ -241,15 +361,23 @@ async def classroom(url: str, sessions: int, n_runs: int, timeout: float, switch
             teacher_ready, teacher_go = asyncio.Barrier(1), asyncio.Event()
             teacher_go.set()
             teacher = await one_session(browser, url, teacher_ready, teacher_go, -1, n_runs, timeout, switch_every)
-        ready, go = asyncio.Barrier(sessions + 1), asyncio.Event()
-        tasks = [asyncio.create_task(one_session(browser, url, ready, go, i, n_runs, timeout, switch_every))
+        ready, go, starts = asyncio.Barrier(sessions + 1), asyncio.Event(), Starts(sessions)
+        tasks = [asyncio.create_task(one_session(browser, url, ready, go, i, n_runs, timeout, switch_every, starts))
                  for i in range(sessions)]
+
+        async def when_started() -> None:
+            await starts.every.wait()
+            if on_started is not None:
+                on_started()
+
+        watcher = asyncio.create_task(when_started())
         try:
             await ready.wait()  # everyone has the lesson open and ready to start
         except asyncio.BrokenBarrierError:  # a session could not open it: each records why, none starts
             pass
         go.set()
         records = await asyncio.gather(*tasks)
+        watcher.cancel()
         await browser.close()
     return records, teacher
 
@@ -338,12 +466,15 @@ def run(args) -> dict:
         processes: list = []
         with streamlit_server(tmp / "runs", tmp / "server.log", processes=processes, cpus=server_cpus,
                               env={"TL_LAB_SCHEDULER_LOG": str(log_path), "TL_LAB_PAGE_LOG": str(page_log)}) as base:
+            # The browsers' session yields to the server only once every Start has reached it: on the
+            # students' own laptops the clicks would not wait for the server's cores.
             memory, renicer = MemoryPeak(processes[0].pid), Renicer(args.browser_nice)
             cpu = CpuShare(processes[0].pid)
             memory.start(), renicer.start(), cpu.start()
             url = f"{base}/?{lesson_query(strategies)}"  # a lesson link opens the app at its address
-            records, teacher = asyncio.run(classroom(url, sessions, len(strategies), args.timeout,
-                                                     args.switch_every, str(browser_path), not args.no_rehearsal))
+            records, teacher = asyncio.run(classroom(
+                url, sessions, len(strategies), args.timeout, args.switch_every, str(browser_path),
+                not args.no_rehearsal, on_started=lambda: setattr(renicer, "group_niceness", args.browser_group_nice)))
             wall = time.perf_counter() - start_of_class(records)
             memory.stop(), renicer.stop()
             cpu_seconds = cpu.stop()
@@ -354,12 +485,16 @@ def run(args) -> dict:
         if server_cpus:
             os.sched_setaffinity(0, set(cores))
     switches = [s for r in records for s in r["switch_seconds"]]
+    answered = [s for r in records for s in r.pop("server_switch_seconds", [])]
+    first_elements = [s for r in records for s in r.pop("server_first_element_seconds", [])]
     for r in records:
         r["switches"] = len(r.pop("switch_seconds"))
     walls = [r["wall_seconds"] for r in records if r.get("finished")]
     firsts = [r["first_curve_seconds"] for r in records if r.get("first_curve_seconds") is not None]
     return {"sessions": sessions, "strategies": strategies, "lesson_url": url.split("?", 1)[1],
             "settings": {"switch_every_seconds": args.switch_every, "browser_nice": args.browser_nice,
+                         "browser_group_nice": args.browser_group_nice, "autogroup": autogroup_enabled(),
+                         "browser_groups": sorted(renicer.groups),
                          "server_cpus": sorted(server_cpus) if server_cpus else "shared"},
             "all_finished": all(r.get("finished") for r in records),
             "all_saw_only_their_own_runs": all(r.get("only_own_runs") for r in records),
@@ -369,6 +504,10 @@ def run(args) -> dict:
             "first_curve_seconds": {"median": percentile(firsts, 0.5), "max": max(firsts, default=None)},
             "page_switch_seconds": {"count": len(switches), "p50": percentile(switches, 0.5),
                                     "p95": percentile(switches, 0.95), "max": max(switches, default=None)},
+            "server_answer_seconds": {"count": len(answered), "p50": percentile(answered, 0.5),
+                                      "p95": percentile(answered, 0.95), "max": max(answered, default=None),
+                                      "first_element_p50": percentile(first_elements, 0.5),
+                                      "first_element_p95": percentile(first_elements, 0.95)},
             "server_page_seconds": pages,
             "cpu_seconds": cpu_seconds,
             "peak_server_rss_bytes": memory.peak, "scheduler_memory_bound_bytes": settings.memory_bytes,

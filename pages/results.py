@@ -162,9 +162,10 @@ disagreement_section(runs)
 
 st.subheader("Downloads")
 csv_col, json_col, png_col = st.columns(3)
-csv_col.download_button("Results table (CSV)", safe_csv(comparison_table(runs)), "results.csv",
+# The files are made when a button is pressed (callables), not on every run of the page.
+csv_col.download_button("Results table (CSV)", lambda: safe_csv(comparison_table(runs)), "results.csv",
                         "text/csv", on_click="ignore", icon=":material/download:")
-json_col.download_button("Full results (JSON)", results_json(runs), "results.json", "application/json",
+json_col.download_button("Full results (JSON)", lambda: results_json(runs), "results.json", "application/json",
                          on_click="ignore", icon=":material/download:")
 png_col.download_button("Comparison figure (PNG, 300 DPI)", lambda: comparison_figure_png(results),
                         "comparison.png", "image/png", on_click="ignore", icon=":material/download:")

@@ -136,3 +136,61 @@ def test_report_reads_every_file_and_names_the_ones_it_cannot_read(tmp_path):
     assert "`frozen_cache.odd.json`: unknown shape" in proc.stdout
     assert "`mystery.json`: unknown case 'mystery'" in proc.stdout
     assert FROZEN_ROW in readme
+
+
+def bench_module(name: str):
+    """bench/NAME.py as a module (bench/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_classroom_times_a_page_switch_from_the_websocket_frames():
+    """The server's part of a switch: from the rerun request for another page to the end of that
+    page's full run; a fragment's redraw, a rerun of the same page and a switch while not timing are
+    not switches."""
+    import base64
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    def frame(message, at: float) -> dict:
+        return {"timestamp": at, "response": {"opcode": 2, "payloadData":
+                                              base64.b64encode(message.SerializeToString()).decode()}}
+
+    def rerun(page: str, at: float, fragment: str = "") -> dict:
+        message = BackMsg()
+        message.rerun_script.page_script_hash, message.rerun_script.fragment_id = page, fragment
+        return frame(message, at)
+
+    def delta(at: float) -> dict:
+        message = ForwardMsg()
+        message.delta.new_element.markdown.body = "# Results"
+        return frame(message, at)
+
+    def finished(status, at: float) -> dict:
+        message = ForwardMsg()
+        message.script_finished = status
+        return frame(message, at)
+
+    times = bench_module("classroom").SocketTimes()
+    times.on_sent(rerun("train", 1.0))  # the first page of the session: no switch
+    times.on_received(finished(ForwardMsg.FINISHED_SUCCESSFULLY, 1.5))
+    times.timing = True
+    times.on_sent(rerun("results", 10.0))
+    times.on_received({"timestamp": 10.1, "response": {"opcode": 1, "payloadData": "not protobuf"}})
+    times.on_received(delta(10.25))
+    times.on_received(finished(ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY, 10.3))  # a fragment of the old page
+    times.on_received(delta(10.4))
+    times.on_received(finished(ForwardMsg.FINISHED_SUCCESSFULLY, 10.75))
+    times.on_sent(rerun("results", 11.0, fragment="live"))  # a fragment's redraw
+    times.on_sent(rerun("results", 12.0))  # the same page again (a widget)
+    times.on_received(finished(ForwardMsg.FINISHED_SUCCESSFULLY, 12.5))
+    times.timing = False
+    times.on_sent(rerun("train", 13.0))  # after the student's training ended
+    times.on_received(finished(ForwardMsg.FINISHED_SUCCESSFULLY, 14.0))
+    assert times.to_complete == [pytest.approx(0.75)]
+    assert times.to_first_element == [pytest.approx(0.25)]

@@ -36,6 +36,10 @@ def walk_through(page, url, tmp_path) -> None:
     with page.expect_download(timeout=120_000) as download:  # matplotlib loads on this click, not with the page
         page.get_by_role("button", name="Comparison figure (PNG, 300 DPI)").click()
     assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
+    with page.expect_download(timeout=60_000) as download:  # made on the click, not on every run of the page
+        page.get_by_role("button", name="Results table (CSV)").click()
+    table = Path(download.value.path()).read_text().splitlines()
+    assert table[0].startswith("Run,") and len(table) == 3, table  # a header and the two runs
     saved = list((tmp_path / "runs" / "sessions").glob("*/*/result.json"))
     assert len(saved) == 2  # both runs saved in this session's folder
 
@@ -101,3 +105,21 @@ def test_a_short_class_three_browser_sessions_start_a_lesson_at_once(tmp_path):
     assert result["sessions"] == 3 and result["all_finished"], result["records"]
     assert result["all_saw_only_their_own_runs"], [r.get("results_caption") for r in result["records"]]
     assert result["queue"]["tickets"] == 3 and all(r["wall_seconds"] > 0 for r in result["records"])
+
+
+def test_page_cost_says_what_a_page_switch_costs_the_browser_and_the_server(tmp_path):
+    """bench/page_cost.py in quick mode: the latency and CPU of Results <-> Train switches after a lesson
+    trained; the browser's share is what makes twenty browsers on the server's machine a load."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("playwright")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "bench/run.py", "page_cost", "--quick", "--results", str(tmp_path)],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads((tmp_path / "page_cost.quick.json").read_text())
+    for page in ("Results", "Train"):
+        assert 0 < result[page]["latency"]["median"] < 30
+        assert result[page]["browsers"]["median"] > result[page]["server"]["median"], result[page]
