@@ -21,13 +21,13 @@ autogroup shares the CPU between sessions first and applies nice only inside a s
 Playwright starts Chromium in a session of its own: so by default the browsers weigh as much as the
 whole server (with 20 sessions they took 70% of the CPU). `--browser-group-nice 19` lowers their
 session's weight once every Start has reached the server, so the server trains as if the browsers
-were elsewhere; they then get only what the server leaves, and render late. `--split-cpus` pins the server to the first core and
-the browsers to the others (on 2 cores twenty pages then took minutes only to load). So the
-page-switch times in the browser include the browsers' own work on the server's machine; the
-server's part is recorded beside them, from the websocket (the rerun request for the other page ->
-the end of the server's run of it, `SocketTimes`) and from the server (its own time per full page
-run, `TL_LAB_PAGE_LOG`, see ui/page_log.py). Each student switches pages every few seconds
-(`--switch-every`), as people do.
+were elsewhere; they then get only what the server leaves, and render late. `--split-cpus` pins the
+server to the first core and the browsers to the others (on 2 cores twenty pages then took minutes
+only to load). So the page-switch times in the browser include the browsers' own work on the
+server's machine; the server's part is recorded beside them, from the websocket (the rerun request
+for the other page -> the end of the server's run of it, `SocketTimes`) and from the server (its
+own time per full page run, `TL_LAB_PAGE_LOG`, see ui/page_log.py). Each student switches pages
+every few seconds (`--switch-every`), as people do.
 
     python bench/run.py classroom --sessions 5 --strategies full,frozen,scratch,tfidf --tag n5
     python bench/run.py classroom --sessions 20 --strategies frozen,tfidf --tag n20
@@ -117,8 +117,8 @@ class Renicer(Polling):
 
     Linux's autogroup (on where /proc/sys/kernel/sched_autogroup_enabled is 1) shares the CPU fairly
     between sessions first and applies a process's nice only inside its own session; Playwright starts
-    Chromium in a session of its own, so the browsers' nice alone leaves them half of the CPU whenever
-    they want it. `group_niceness` sets that session's weight (/proc/PID/autogroup)."""
+    Chromium in a session of its own, so with their nice alone the browsers weigh as much as the whole
+    server. `group_niceness` sets that session's weight (/proc/PID/autogroup)."""
 
     every = 0.5
 
@@ -210,6 +210,16 @@ class SocketTimes:
         self.to_first_element: list[float] = []
         self.to_complete: list[float] = []
 
+    @classmethod
+    async def listening(cls, context, page) -> "SocketTimes":
+        """One that hears `page`'s websocket frames (CDP Network events) from now on."""
+        times = cls()
+        cdp = await context.new_cdp_session(page)
+        cdp.on("Network.webSocketFrameSent", times.on_sent)
+        cdp.on("Network.webSocketFrameReceived", times.on_received)
+        await cdp.send("Network.enable")
+        return times
+
     def on_sent(self, event: dict) -> None:
         from streamlit.proto.BackMsg_pb2 import BackMsg
 
@@ -250,6 +260,17 @@ def decoded(event: dict, message_type):
         return None
 
 
+async def screenshot(page, name: str) -> str | None:
+    """What the student saw, saved for the report outside the repository (it is not a result); its
+    path, or None when the page is gone."""
+    path = Path(tempfile.gettempdir()) / f"{name}-{int(time.time())}.png"
+    try:
+        await page.screenshot(path=str(path), full_page=True, timeout=30_000)
+    except Exception:  # noqa: BLE001 - a closed or crashed page
+        return None
+    return str(path)
+
+
 class Starts:
     """Counts the sessions whose Start has reached the server (or that failed before); `every` is set
     when all have."""
@@ -270,11 +291,7 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
     page = await context.new_page()
     page.set_default_timeout(120_000)  # one step (a page, a click); the whole session has `timeout`
     record: dict = {"session": index, "switch_seconds": []}
-    socket = SocketTimes()
-    cdp = await context.new_cdp_session(page)
-    cdp.on("Network.webSocketFrameSent", socket.on_sent)
-    cdp.on("Network.webSocketFrameReceived", socket.on_received)
-    await cdp.send("Network.enable")
+    socket = await SocketTimes.listening(context, page)
     try:
         await page.goto(url)
         start = page.get_by_role("button", name="Start training")
@@ -329,12 +346,7 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
             f"Showing {n_runs} of your own runs and 0 published runs")
     except Exception as exc:  # noqa: BLE001 - one failing session is recorded, the others go on
         record["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        try:  # what the student saw, for the report (outside the repository: it is not a result)
-            shot = Path(tempfile.gettempdir()) / f"classroom-session{index}-{int(time.time())}.png"
-            await page.screenshot(path=str(shot), full_page=True, timeout=30_000)
-            record["screenshot"] = str(shot)
-        except Exception:  # noqa: BLE001 - the page may be gone
-            pass
+        record["screenshot"] = await screenshot(page, f"classroom-session{index}")
         record.setdefault("finished", False)
         if "stage" not in record:  # it never reached the start line: nobody would start (the barrier is broken)
             await ready.abort()

@@ -89,19 +89,24 @@ def test_finished_runs_and_interrupted_work_survive_a_server_restart(tmp_path):
             assert page.get_by_text("Interrupted when the server stopped").count() == 0
 
 
-def test_a_short_class_three_browser_sessions_start_a_lesson_at_once(tmp_path):
-    """bench/classroom.py in quick mode: three Chromium sessions open a TF-IDF lesson link and press
-    Start together on one server; every one finishes and sees only its own run."""
+def quick_bench(case: str, results: Path) -> dict:
+    """`python bench/run.py CASE --quick` into `results` (it must succeed); what it wrote."""
     import json
     import subprocess
     import sys
 
     pytest.importorskip("playwright")
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run([sys.executable, "bench/run.py", "classroom", "--quick", "--results", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "bench/run.py", case, "--quick", "--results", str(results)],
                           cwd=root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    result = json.loads((tmp_path / "classroom.quick.json").read_text())
+    return json.loads((results / f"{case}.quick.json").read_text())
+
+
+def test_a_short_class_three_browser_sessions_start_a_lesson_at_once(tmp_path):
+    """bench/classroom.py in quick mode: three Chromium sessions open a TF-IDF lesson link and press
+    Start together on one server; every one finishes and sees only its own run."""
+    result = quick_bench("classroom", tmp_path)
     assert result["sessions"] == 3 and result["all_finished"], result["records"]
     assert result["all_saw_only_their_own_runs"], [r.get("results_caption") for r in result["records"]]
     assert result["queue"]["tickets"] == 3 and all(r["wall_seconds"] > 0 for r in result["records"])
@@ -110,16 +115,7 @@ def test_a_short_class_three_browser_sessions_start_a_lesson_at_once(tmp_path):
 def test_page_cost_says_what_a_page_switch_costs_the_browser_and_the_server(tmp_path):
     """bench/page_cost.py in quick mode: the latency and CPU of Results <-> Train switches after a lesson
     trained; the browser's share is what makes twenty browsers on the server's machine a load."""
-    import json
-    import subprocess
-    import sys
-
-    pytest.importorskip("playwright")
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run([sys.executable, "bench/run.py", "page_cost", "--quick", "--results", str(tmp_path)],
-                          cwd=root, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    result = json.loads((tmp_path / "page_cost.quick.json").read_text())
+    result = quick_bench("page_cost", tmp_path)
     for page in ("Results", "Train"):
         assert 0 < result[page]["latency"]["median"] < 30
         assert result[page]["browsers"]["median"] > result[page]["server"]["median"], result[page]
