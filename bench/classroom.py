@@ -284,6 +284,27 @@ class Starts:
             self.every.set()
 
 
+async def switch_pages(page, finished_text, deadline: float, switch_every: float, seconds: list[float]) -> None:
+    """Results <-> Train every `switch_every` s until `finished_text` shows (or `deadline`), adding the
+    seconds of each switch (click in the menu -> the page's own title shown) to `seconds` as it goes."""
+    nav, main = page.locator('[data-testid="stSidebarNav"]'), page.locator('[data-testid="stMain"]')
+    while await finished_text.count() == 0 and time.perf_counter() < deadline:
+        for link, title in SWITCHES:
+            clicked = time.perf_counter()
+            await nav.get_by_role("link", name=link, exact=True).click()
+            await main.get_by_role("heading", name=title, exact=True).first.wait_for()
+            seconds.append(time.perf_counter() - clicked)
+            await page.wait_for_timeout(switch_every * 1000)
+
+
+async def results_caption(page) -> str:
+    """Open Results through the menu; its 'Showing N of your own runs and M published runs' line."""
+    await page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Results", exact=True).click()
+    shows = page.locator('[data-testid="stMain"]').get_by_text("Showing ")
+    await shows.first.wait_for()
+    return (await shows.first.inner_text()).strip()
+
+
 async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Event, index: int,
                       n_runs: int, timeout: float, switch_every: float, starts: Starts | None = None) -> dict:
     """One student: open the link, wait for everyone, Start, switch pages until finished, check Results."""
@@ -321,27 +342,16 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
             record["first_curve_seconds"] = time.perf_counter() - started
         except Exception:  # noqa: BLE001 - recorded as missing, not fatal
             record["first_curve_seconds"] = None
-        deadline = started + timeout
         record["stage"] = "switching"
         socket.timing = True
-        nav = page.locator('[data-testid="stSidebarNav"]')
-        while await finished_text.count() == 0 and time.perf_counter() < deadline:
-            for link, title in SWITCHES:
-                clicked = time.perf_counter()
-                await nav.get_by_role("link", name=link, exact=True).click()
-                await main.get_by_role("heading", name=title, exact=True).first.wait_for()
-                record["switch_seconds"].append(time.perf_counter() - clicked)
-                await page.wait_for_timeout(switch_every * 1000)
+        await switch_pages(page, finished_text, started + timeout, switch_every, record["switch_seconds"])
         socket.timing = False
         record["finished"] = await finished_text.count() > 0
         record["stage"] = "results"
         record["wall_seconds"] = time.perf_counter() - started
         record["sidebar"] = (await page.get_by_text("runs finished").first.inner_text()).strip() \
             if record["finished"] else ""
-        await nav.get_by_role("link", name="Results", exact=True).click()
-        shows = main.get_by_text("Showing ")
-        await shows.first.wait_for()
-        record["results_caption"] = (await shows.first.inner_text()).strip()
+        record["results_caption"] = await results_caption(page)
         record["only_own_runs"] = record["results_caption"].startswith(
             f"Showing {n_runs} of your own runs and 0 published runs")
     except Exception as exc:  # noqa: BLE001 - one failing session is recorded, the others go on
