@@ -13,22 +13,28 @@ The policy, in words:
 - fair across sessions: the next ticket is the one of the session that has been given the fewest
   estimated seconds so far (start-time fair queueing: a session that just arrived starts level
   with the least served of the others as it stood before its current run, so earlier use neither
-  helps nor hurts it), then by submission order;
+  helps nor hurts it), then by submission order. A ticket counts what it was expected to take when
+  it was queued, so estimates recalibrated while it waits do not reorder the line it was shown;
 - the estimated memory of what runs together stays within `memory_bytes`; a ticket that could never
   fit is refused at submission (core.admission says why in a sentence).
 
 `forecast` plays this same policy forward on estimated durations, which is where every waiting
-ticket's place in line and expected start and end come from.
+ticket's place in line and expected start and end come from. Two things make those durations:
+- calibration: each finished run's surprise (actual / expected) is split between its strategy and the
+  machine's load, so when a class starts together the first slow run moves every strategy's forecast;
+- sharing: the long slots are what the hardware runs side by side at full pace; short work placed on
+  top shares it, so a TF-IDF run beside a fine-tune slows both (what each run got of the machine is
+  its `work`, which is also what calibrates, so overlapping runs do not look slow).
+The classroom bench (bench/classroom.py) checks the forecasts against what happened.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import itertools
 import json
+import math
 import os
-import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,7 +42,8 @@ from dataclasses import dataclass, field
 from core.errors import LimitError
 
 _ids = itertools.count(1)
-RECENT_RUNS = 3  # estimates are calibrated by the last runs of their group: a class's load shows after two
+LOAD_SHARE = 0.5  # of a finished run's surprise (actual / expected seconds), the share put down to the machine's load
+GROUP_SHARE = 0.5  # and the share put down to its own strategy (together 1: its next run is expected to take as long)
 SHOWN_EVERY = 5.0  # seconds between the forecasts a waiting ticket keeps of what its session was shown
 
 
@@ -62,6 +69,8 @@ class Ticket:
     predicted_place: int | None = None  # its place in line then (0: it started at once)
     shown: list = field(default_factory=list)  # (at, start, end, place): its forecasts as pages asked for them
     left: object = None  # () -> seconds its training still needs at its own pace, or None (set by its worker)
+    cost: float = 0.0  # what starting it adds to its session's share: its expected seconds when it was submitted
+    work: float = 0.0  # seconds of the machine's whole attention it has had while running (see Scheduler.rate)
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,9 @@ class Scheduler:
         self._version = 0  # bumped on every change, so forecasts are computed once per state
         self._forecast: tuple[int, float, dict[int, Forecast]] | None = None
         self.finished: list[Ticket] = []  # the last tickets that ended (bounded), for measurements
-        self._ratios: dict[str, collections.deque] = {}  # group -> recent actual / estimated seconds
+        self._group_pace: dict[str, float] = {}  # group -> log of its runs' actual / estimated seconds here
+        self._load = 0.0  # log of how much slower than that the machine runs now (a class's load)
+        self._work_at = clock()  # when the running tickets' `work` was last brought up to date
 
     # -- submitting and ending work -------------------------------------------------------------
 
@@ -103,14 +114,15 @@ class Scheduler:
                              "examples, a shorter max length or a smaller batch.")
         ticket = Ticket(session, label, max(float(seconds), 0.1), int(memory), chain or f"t{next(_ids)}",
                         group=group or label, submitted_at=self.clock())
-        ticket.short = self.expected_seconds(ticket) <= self.short_seconds
+        ticket.cost = self.expected_seconds(ticket)
+        ticket.short = ticket.cost <= self.short_seconds
         with self._lock:
             if not any(t.session == session for t in self._tickets):  # the session becomes active:
                 # level with the least served active session as it was when its current run started
                 level = {t.session: self._served.get(t.session, 0.0) for t in self._tickets}
                 for t in self._tickets:
                     if t.state == "running":
-                        level[t.session] -= self.expected_seconds(t)
+                        level[t.session] -= t.cost
                 self._served[session] = max(self._served.get(session, 0.0), min(level.values(), default=0.0))
             self._tickets.append(ticket)
             self._changed()
@@ -157,15 +169,17 @@ class Scheduler:
                     self._end(ticket, "withdrawn")
 
     def expected_seconds(self, ticket) -> float:
-        """The estimate times the median of actual / estimated seconds of the last runs of its group on
-        this server: the machine's load, saving and evaluation make the measured estimate run long or short."""
-        ratios = self._ratios.get(ticket.group)
-        return ticket.seconds * (statistics.median(ratios) if ratios else 1.0)
+        """The estimate, calibrated by what the runs on this server took: a factor of its group (saving and
+        evaluation make a strategy's measured estimate run long or short) times the machine's load now
+        (a class that starts together slows every strategy, so one run's surprise moves them all)."""
+        return ticket.seconds * math.exp(self._group_pace.get(ticket.group, 0.0) + self._load)
 
     def _end(self, ticket: Ticket, state: str) -> None:
-        if state == "done" and ticket.started_at is not None:  # measured: calibrates its group
-            ratios = self._ratios.setdefault(ticket.group, collections.deque(maxlen=RECENT_RUNS))
-            ratios.append((self.clock() - ticket.started_at) / ticket.seconds)
+        self._count_work()
+        if state == "done" and ticket.started_at is not None:  # measured: calibrates its group and the load
+            surprise = math.log(max(ticket.work, 0.01) / self.expected_seconds(ticket))
+            self._load += LOAD_SHARE * surprise
+            self._group_pace[ticket.group] = self._group_pace.get(ticket.group, 0.0) + GROUP_SHARE * surprise
         ticket.state, ticket.ended_at = state, self.clock()
         ticket.left = None  # over; and `finished` must not keep its job (and the job's data) alive
         self._tickets.remove(ticket)
@@ -176,14 +190,30 @@ class Scheduler:
 
     def _changed(self) -> None:
         """Start what can start now and wake the waiting workers (the lock is held)."""
+        self._count_work()
         self._version += 1
-        for ticket in self._next_to_start(self._tickets, self._served, self.expected_seconds):
+        for ticket in self._next_to_start(self._tickets, self._served):
             ticket.state, ticket.started_at = "running", self.clock()
         self._lock.notify_all()
 
+    def rate(self, running: int) -> float:
+        """The share of the machine each of `running` trainings gets: the long slots are what the hardware
+        runs side by side at full speed; a short-work place on top shares it (on 2 cores, a TF-IDF run
+        next to a fine-tune halves the pace of both)."""
+        return min(1.0, self.slots / running) if running else 1.0
+
+    def _count_work(self) -> None:
+        """Bring each running ticket's `work` up to now (the lock is held); the running set changes only
+        through `_changed` and `_end`, which call this first."""
+        now = self.clock()
+        running = [t for t in self._tickets if t.state == "running"]
+        for t in running:
+            t.work += (now - self._work_at) * self.rate(len(running))
+        self._work_at = now
+
     # -- the policy ------------------------------------------------------------------------------
 
-    def _next_to_start(self, tickets: list, served: dict[str, float], cost=lambda ticket: ticket.seconds) -> list:
+    def _next_to_start(self, tickets: list, served: dict[str, float]) -> list:
         """The tickets that start now, in order, given `tickets` (waiting and running, submission
         order); `served` is updated as if they started. Shared by the real queue and the forecast."""
         started, order = [], {t.id: index for index, t in enumerate(tickets)}
@@ -199,7 +229,7 @@ class Scheduler:
                 return started
             pick = min(candidates, key=lambda t: (served.get(t.session, 0.0), order[t.id]))
             pick.in_short = long_free <= 0
-            served[pick.session] = served.get(pick.session, 0.0) + cost(pick)
+            served[pick.session] = served.get(pick.session, 0.0) + pick.cost
             started.append(pick)
 
     @staticmethod
@@ -217,47 +247,55 @@ class Scheduler:
 
     def forecast(self) -> dict[int, Forecast]:
         """Expected start, end and place in line of every waiting and running ticket, by ticket id:
-        the policy played forward on estimated durations (a running ticket ends at its estimate, or
-        soon if it overran; later if the pace of its steps says so, and then its strategy's queued
-        tickets are expected to run that much slower too). Cached per state of the queue for a second."""
+        the policy played forward on estimated durations, each running ticket at its share of the
+        machine (a running ticket ends at its estimate, or soon if it overran; later if the pace of its
+        steps says so, and then queued tickets of its strategy are expected to run that much slower, the
+        others by the load's share of it). Cached per state of the queue for a second."""
         with self._lock:
             now = self.clock()
             if self._forecast and self._forecast[0] == self._version and now - self._forecast[1] < 1.0:
                 return self._forecast[2]
             tickets = list(self._tickets)
-            served = dict(self._served)
+            served, work = dict(self._served), {t.id: t.work for t in tickets}
+            running_for = now - self._work_at  # since `work` was last counted
         out: dict[int, Forecast] = {}
-        ends, pace = {}, {}
+        pace: dict[str, float] = {}  # group -> how much slower than planned its running ticket trains
+        left: dict[int, float] = {}  # running ticket -> work it still needs
+        rate_now = self.rate(sum(t.state == "running" for t in tickets))
         for t in tickets:
             if t.state == "running":
-                expected, elapsed = self.expected_seconds(t), now - (t.started_at or now)
-                left = max(expected - elapsed, 0.05 * expected, 0.5)
-                at_its_pace = t.left() if t.left is not None else None
-                if at_its_pace is not None and at_its_pace > left:  # slower than planned: this class's load
-                    left = at_its_pace
-                    pace[t.group] = max(pace.get(t.group, 0.0), (elapsed + left) / expected)
-                ends[t.id] = now + left
-                out[t.id] = Forecast(t.started_at or now, ends[t.id], 0)
-        # A run of the same strategy training slower than planned right now: queued ones are expected to as well.
-        sim = {t.id: _SimTicket(t, self.expected_seconds(t) * pace.get(t.group, 1.0)) for t in tickets}
-        order = []
-        clock = now
-        queue = [sim[t.id] for t in tickets]
-        while any(s.state == "waiting" for s in queue):
+                expected, done = self.expected_seconds(t), work[t.id] + running_for * rate_now
+                left[t.id] = max(expected - done, 0.05 * expected, 0.5)
+                at_its_pace = t.left() if t.left is not None else None  # wall seconds at its pace so far
+                share = done / max(now - (t.started_at or now), 1e-9)  # of the machine it had on average so far
+                if at_its_pace is not None and at_its_pace * share > left[t.id]:  # slower than planned
+                    left[t.id] = at_its_pace * share
+                    pace[t.group] = max(pace.get(t.group, 0.0), (done + left[t.id]) / expected)
+        # A run training slower than planned right now: queued ones of its strategy are expected to as well, and
+        # the others by the share of that put down to the machine's load (as when a run ends).
+        load = max((p ** LOAD_SHARE for p in pace.values()), default=1.0)
+        queue = [_SimTicket(t, left.get(t.id, self.expected_seconds(t) * pace.get(t.group, load))) for t in tickets]
+        starts = {t.id: t.started_at or now for t in tickets if t.state == "running"}
+        order, clock = [], now
+        while queue:  # play the policy forward: each running ticket gets its share of the machine
             for started in self._next_to_start(queue, served):
-                started.state = "running"
-                ends[started.id] = clock + started.seconds
-                out[started.id] = Forecast(clock, ends[started.id], 0)
+                started.state, starts[started.id] = "running", clock
                 order.append(started.id)
             running = [s for s in queue if s.state == "running"]
             if not running:  # cannot happen with slots >= 1; guards an endless loop all the same
                 break
-            first = min(running, key=lambda s: ends[s.id])
-            clock = max(clock, ends[first.id])
+            rate = self.rate(len(running))
+            first = min(running, key=lambda s: s.seconds)
+            step = first.seconds
+            clock += step / rate
+            for s in running:
+                s.seconds -= step
             first.state = "done"
             queue.remove(first)
+            out[first.id] = Forecast(starts[first.id], clock, 0)
         for place, ticket_id in enumerate(order, start=1):
-            out[ticket_id] = Forecast(out[ticket_id].start, out[ticket_id].end, place)
+            if ticket_id in out:
+                out[ticket_id] = Forecast(out[ticket_id].start, out[ticket_id].end, place)
         with self._lock:
             self._forecast = (self._version, now, out)
             for t in tickets:  # what its session is shown now: kept (sparsely) to check forecasts by
@@ -281,7 +319,7 @@ class _SimTicket:
 
     def __init__(self, ticket: Ticket, seconds: float):
         self.id, self.session, self.seconds, self.memory = ticket.id, ticket.session, seconds, ticket.memory
-        self.chain, self.short, self.state = ticket.chain, ticket.short, ticket.state
+        self.chain, self.short, self.state, self.cost = ticket.chain, ticket.short, ticket.state, ticket.cost
         self.in_short = ticket.in_short
 
 

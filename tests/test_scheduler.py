@@ -8,7 +8,7 @@ from core.config import RunConfig
 from core.jobs import Job
 from core.lab_settings import LabSettings, check_session_limits, load_settings
 from core.errors import LimitError
-from core.scheduler import Scheduler
+from core.scheduler import LOAD_SHARE, Scheduler
 
 
 class Clock:
@@ -99,7 +99,8 @@ def test_a_run_slower_than_planned_moves_the_forecasts_by_its_own_pace():
     assert forecast[running_run.id].end == pytest.approx(clock.now + 80)
     assert forecast[same.id].start == pytest.approx(clock.now + 80)
     assert forecast[same.id].end - forecast[same.id].start == pytest.approx(50 * 90 / 50)  # full runs slow now
-    assert forecast[other.id].end - forecast[other.id].start == pytest.approx(10)  # TF-IDF: as planned
+    # TF-IDF: slower by the share put down to the machine's load (LOAD_SHARE of the 1.8x, on a log scale)
+    assert forecast[other.id].end - forecast[other.id].start == pytest.approx(10 * 1.8 ** LOAD_SHARE)
     running_run.left = lambda: 5.0  # ahead of plan: the plan stands (it still has its test predictions to do)
     scheduler._forecast = None
     assert scheduler.forecast()[same.id].start == pytest.approx(clock.now + 40)
@@ -125,7 +126,7 @@ def test_a_crashing_job_never_stops_another_sessions_job(tiny_splits, tmp_path):
     assert broken.results[0].status == "failed"
     assert fine.status == "finished" and fine.results[0].status == "finished"
     assert scheduler.tickets() == []  # every place was given back
-    assert set(scheduler._ratios) == {"tfidf"}  # only the finished run calibrates estimates
+    assert set(scheduler._group_pace) == {"tfidf"}  # only the finished run calibrates estimates
 
 
 def test_cancelling_a_queued_job_never_starts_it(tiny_splits):
@@ -193,6 +194,53 @@ def test_calibration_follows_the_last_runs_so_a_class_load_shows_quickly():
     run_taking(30)  # the class started: runs take three times as long
     later = scheduler.submit("bob", "frozen", 10, chain="b", group="frozen")
     assert scheduler.expected_seconds(later) == pytest.approx(30)  # not the median of all seven (10 s)
+
+
+def test_a_class_load_seen_in_one_strategy_moves_the_forecasts_of_the_others():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    first = scheduler.submit("alice", "tfidf", 2, chain="a", group="tfidf")
+    clock.now += 8  # four times its estimate: the whole class pressed Start
+    scheduler.release(first)
+    full = scheduler.submit("bob", "full", 100, chain="b", group="full")
+    tfidf = scheduler.submit("carol", "tfidf", 2, chain="c", group="tfidf")
+    assert scheduler.expected_seconds(tfidf) == pytest.approx(8)  # its own strategy: as long as the last one
+    # another strategy: the share of the surprise put down to the machine's load
+    assert scheduler.expected_seconds(full) == pytest.approx(100 * 4 ** LOAD_SHARE)
+
+
+def test_short_work_beside_a_long_run_shares_the_machine_with_it():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=1, short_seconds=30, clock=clock)
+    long = scheduler.submit("alice", "full", 100, chain="a", group="full")
+    short = scheduler.submit("bob", "tfidf", 10, chain="b", group="tfidf")
+    assert running(scheduler) == ["full", "tfidf"]
+    forecast = scheduler.forecast()
+    # one slot's worth of machine for the two: each at half pace while both run
+    assert forecast[short.id].end == pytest.approx(clock.now + 20)
+    assert forecast[long.id].end == pytest.approx(clock.now + 110)
+    clock.now += 20
+    scheduler.release(short)  # it took 20 s beside the fine-tune, as expected: nothing to recalibrate
+    later = scheduler.submit("carol", "tfidf", 10, chain="c", group="tfidf")
+    assert scheduler.expected_seconds(later) == pytest.approx(10)
+    assert scheduler.expected_seconds(long) == pytest.approx(100)
+
+
+def test_the_order_forecast_holds_when_runs_take_longer_than_planned():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    tickets = [scheduler.submit(who, f"{who}{i}", 10, chain=who, group="frozen") for who in "ab" for i in range(3)]
+    places = {ticket_id: forecast.place for ticket_id, forecast in scheduler.forecast().items()}
+    forecast_order = [t.label for t in sorted(tickets, key=lambda t: places[t.id])]
+    started = []
+    for seconds in (30, 10, 10, 10, 10, 10):  # the first run is slow (the class's start), then as planned
+        ticket = next(t for t in scheduler.tickets() if t.state == "running")
+        started.append(ticket.label)
+        clock.now += seconds
+        scheduler.release(ticket)
+    # A session's share grows by what its runs were expected to take when queued, not by estimates that
+    # changed while they waited, so the queue keeps the order it showed.
+    assert started == forecast_order == ["a0", "b0", "a1", "b1", "a2", "b2"]
 
 
 def test_a_waiting_ticket_keeps_the_forecasts_its_session_was_shown():
