@@ -2,7 +2,9 @@
 
 The `frozen` strategy trains only a head, so running the encoder every epoch is waste: the
 features are the same each time. They are kept in memory for the process and, optionally, on
-disk as safetensors (never pickle).
+disk as safetensors (never pickle), with the seconds computing them took. A class that runs one
+lesson shares them: every student's frozen run trains on the same vectors, and predicts the held-out
+texts from their full-precision vectors (core.trainers.train_on_features).
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from core.batching import token_batches, tokenize
 from core.precision import compute_dtype
 
-_MEMORY: dict[str, torch.Tensor] = {}
+_MEMORY: dict[str, tuple[torch.Tensor, float]] = {}  # key -> (features, seconds computing them took)
 _LOCK = threading.Lock()
 _MAX_MEMORY_ENTRIES = 32
 
@@ -57,29 +61,33 @@ def compute_features(classifier, tokenizer, texts, max_length: int, batch_size: 
 
 
 def cached_features(classifier, tokenizer, texts, *, model_id: str, max_length: int,
-                    batch_size: int = 64, device=None, precision: str = "auto") -> tuple[torch.Tensor, bool]:
-    """Features for `texts`, from the cache when present. Returns (features, was_cached)."""
+                    batch_size: int = 64, device=None, precision: str = "auto") -> tuple[torch.Tensor, bool, float]:
+    """Features for `texts`, from the cache when present. Returns (features, was_cached, seconds): the
+    seconds are what computing them took, measured when they were computed and kept with them."""
     dtype = compute_dtype(device or torch.device("cpu"), precision)
     key = feature_key(model_id, classifier.pooling, max_length, texts, dtype)
     with _LOCK:
         if key in _MEMORY:
-            return _MEMORY[key], True
+            features, seconds = _MEMORY[key]
+            return features, True, seconds
     disk = cache_dir()
     path = disk / f"{key}.safetensors" if disk else None
     if path is not None and path.is_file():
-        features = load_file(str(path))["features"]
+        with safe_open(str(path), framework="pt") as stored:
+            features, seconds = stored.get_tensor("features"), float((stored.metadata() or {}).get("seconds", "nan"))
         hit = True
     else:
+        started = time.perf_counter()
         features = compute_features(classifier, tokenizer, texts, max_length, batch_size, device, precision)
-        hit = False
+        seconds, hit = time.perf_counter() - started, False
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_file({"features": features.contiguous()}, str(path))
+            save_file({"features": features.contiguous()}, str(path), metadata={"seconds": repr(seconds)})
     with _LOCK:
         if len(_MEMORY) >= _MAX_MEMORY_ENTRIES:
             _MEMORY.pop(next(iter(_MEMORY)))
-        _MEMORY[key] = features
-    return features, hit
+        _MEMORY[key] = (features, seconds)
+    return features, hit, seconds
 
 
 def clear_memory_cache() -> None:

@@ -20,6 +20,7 @@ from core.models import TextClassifier
 from core.tasks import Target, classification_targets, decode, slices, total_width
 
 MANIFEST = "predictor.json"
+PREDICT_BATCH_SIZE = 64  # texts per encoder batch when predicting (frozen runs reuse these batches: core.trainers)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class EncoderPredictor(Predictor):
         self.device = device or next(model.parameters()).device
 
     @torch.inference_mode()
-    def predict_outputs(self, texts, batch_size: int = 64) -> np.ndarray:
+    def predict_outputs(self, texts, batch_size: int = PREDICT_BATCH_SIZE) -> np.ndarray:
         """Probabilities / numbers per target, (n_texts, outputs), in input order."""
         token_ids = tokenize(self.tokenizer, texts, self.max_length)
         raw = np.zeros((len(token_ids), total_width(self.targets)), dtype=np.float32)

@@ -20,11 +20,12 @@ The policy, in words:
 
 `forecast` plays this same policy forward on estimated durations, which is where every waiting
 ticket's place in line and expected start and end come from. Two things make those durations:
-- calibration: each finished run's surprise (actual / expected) is split between its strategy and the
-  machine's load, so when a class starts together the first slow run moves every strategy's forecast;
-- sharing: the long slots are what the hardware runs side by side at full pace; short work placed on
-  top shares it, so a TF-IDF run beside a fine-tune slows both (what each run got of the machine is
-  its `work`, which is also what calibrates, so overlapping runs do not look slow).
+- calibration: each finished run's surprise (actual / expected seconds) is split between its strategy
+  and the machine's load, so when a class starts together the first slow run moves every strategy's
+  forecast (on recorded classes this halved the forecasts' error against calibrating each strategy by
+  its own last runs alone: see bench/classroom.py);
+- pace: a running ticket whose steps say it will end later than planned moves its end, and the
+  queued tickets of its strategy (and the others by the load's share of it).
 The classroom bench (bench/classroom.py) checks the forecasts against what happened.
 """
 
@@ -70,7 +71,6 @@ class Ticket:
     shown: list = field(default_factory=list)  # (at, start, end, place): its forecasts as pages asked for them
     left: object = None  # () -> seconds its training still needs at its own pace, or None (set by its worker)
     cost: float = 0.0  # what starting it adds to its session's share: its expected seconds when it was submitted
-    work: float = 0.0  # seconds of the machine's whole attention it has had while running (see Scheduler.rate)
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,6 @@ class Scheduler:
         self.finished: list[Ticket] = []  # the last tickets that ended (bounded), for measurements
         self._group_pace: dict[str, float] = {}  # group -> log of its runs' actual / estimated seconds here
         self._load = 0.0  # log of how much slower than that the machine runs now (a class's load)
-        self._work_at = clock()  # when the running tickets' `work` was last brought up to date
 
     # -- submitting and ending work -------------------------------------------------------------
 
@@ -175,9 +174,8 @@ class Scheduler:
         return ticket.seconds * math.exp(self._group_pace.get(ticket.group, 0.0) + self._load)
 
     def _end(self, ticket: Ticket, state: str) -> None:
-        self._count_work()
         if state == "done" and ticket.started_at is not None:  # measured: calibrates its group and the load
-            surprise = math.log(max(ticket.work, 0.01) / self.expected_seconds(ticket))
+            surprise = math.log(max(self.clock() - ticket.started_at, 0.01) / self.expected_seconds(ticket))
             self._load += LOAD_SHARE * surprise
             self._group_pace[ticket.group] = self._group_pace.get(ticket.group, 0.0) + GROUP_SHARE * surprise
         ticket.state, ticket.ended_at = state, self.clock()
@@ -190,26 +188,10 @@ class Scheduler:
 
     def _changed(self) -> None:
         """Start what can start now and wake the waiting workers (the lock is held)."""
-        self._count_work()
         self._version += 1
         for ticket in self._next_to_start(self._tickets, self._served):
             ticket.state, ticket.started_at = "running", self.clock()
         self._lock.notify_all()
-
-    def rate(self, running: int) -> float:
-        """The share of the machine each of `running` trainings gets: the long slots are what the hardware
-        runs side by side at full speed; a short-work place on top shares it (on 2 cores, a TF-IDF run
-        next to a fine-tune halves the pace of both)."""
-        return min(1.0, self.slots / running) if running else 1.0
-
-    def _count_work(self) -> None:
-        """Bring each running ticket's `work` up to now (the lock is held); the running set changes only
-        through `_changed` and `_end`, which call this first."""
-        now = self.clock()
-        running = [t for t in self._tickets if t.state == "running"]
-        for t in running:
-            t.work += (now - self._work_at) * self.rate(len(running))
-        self._work_at = now
 
     # -- the policy ------------------------------------------------------------------------------
 
@@ -247,52 +229,43 @@ class Scheduler:
 
     def forecast(self) -> dict[int, Forecast]:
         """Expected start, end and place in line of every waiting and running ticket, by ticket id:
-        the policy played forward on estimated durations, each running ticket at its share of the
-        machine (a running ticket ends at its estimate, or soon if it overran; later if the pace of its
-        steps says so, and then queued tickets of its strategy are expected to run that much slower, the
-        others by the load's share of it). Cached per state of the queue for a second."""
+        the policy played forward on estimated durations (a running ticket ends at its estimate, or soon
+        if it overran; later if the pace of its steps says so, and then queued tickets of its strategy are
+        expected to run that much slower, the others by the load's share of it). Cached per state of the
+        queue for a second."""
         with self._lock:
             now = self.clock()
             if self._forecast and self._forecast[0] == self._version and now - self._forecast[1] < 1.0:
                 return self._forecast[2]
             tickets = list(self._tickets)
-            served, work = dict(self._served), {t.id: t.work for t in tickets}
-            running_for = now - self._work_at  # since `work` was last counted
-        out: dict[int, Forecast] = {}
+            served = dict(self._served)
         pace: dict[str, float] = {}  # group -> how much slower than planned its running ticket trains
-        left: dict[int, float] = {}  # running ticket -> work it still needs
-        rate_now = self.rate(sum(t.state == "running" for t in tickets))
+        left: dict[int, float] = {}  # running ticket -> seconds it still needs
         for t in tickets:
             if t.state == "running":
-                expected, done = self.expected_seconds(t), work[t.id] + running_for * rate_now
-                left[t.id] = max(expected - done, 0.05 * expected, 0.5)
-                at_its_pace = t.left() if t.left is not None else None  # wall seconds at its pace so far
-                share = done / max(now - (t.started_at or now), 1e-9)  # of the machine it had on average so far
-                if at_its_pace is not None and at_its_pace * share > left[t.id]:  # slower than planned
-                    left[t.id] = at_its_pace * share
-                    pace[t.group] = max(pace.get(t.group, 0.0), (done + left[t.id]) / expected)
+                expected, elapsed = self.expected_seconds(t), now - (t.started_at or now)
+                left[t.id] = max(expected - elapsed, 0.05 * expected, 0.5)
+                at_its_pace = t.left() if t.left is not None else None
+                if at_its_pace is not None and at_its_pace > left[t.id]:  # slower than planned: this class's load
+                    left[t.id] = at_its_pace
+                    pace[t.group] = max(pace.get(t.group, 0.0), (elapsed + at_its_pace) / expected)
         # A run training slower than planned right now: queued ones of its strategy are expected to as well, and
         # the others by the share of that put down to the machine's load (as when a run ends).
         load = max((p ** LOAD_SHARE for p in pace.values()), default=1.0)
-        queue = [_SimTicket(t, left.get(t.id, self.expected_seconds(t) * pace.get(t.group, load))) for t in tickets]
-        starts = {t.id: t.started_at or now for t in tickets if t.state == "running"}
+        queue = [_SimTicket(t, left.get(t.id, self.expected_seconds(t) * pace.get(t.group, load)), now) for t in tickets]
+        out = {t.id: Forecast(t.started_at or now, now + left[t.id], 0) for t in tickets if t.state == "running"}
         order, clock = [], now
-        while queue:  # play the policy forward: each running ticket gets its share of the machine
+        while queue:  # play the policy forward
             for started in self._next_to_start(queue, served):
-                started.state, starts[started.id] = "running", clock
+                started.state, started.start = "running", clock
                 order.append(started.id)
             running = [s for s in queue if s.state == "running"]
             if not running:  # cannot happen with slots >= 1; guards an endless loop all the same
                 break
-            rate = self.rate(len(running))
-            first = min(running, key=lambda s: s.seconds)
-            step = first.seconds
-            clock += step / rate
-            for s in running:
-                s.seconds -= step
-            first.state = "done"
+            first = min(running, key=lambda s: s.start + s.seconds)
+            clock = first.start + first.seconds
             queue.remove(first)
-            out[first.id] = Forecast(starts[first.id], clock, 0)
+            out[first.id] = Forecast(out[first.id].start if first.id in out else first.start, clock, 0)
         for place, ticket_id in enumerate(order, start=1):
             if ticket_id in out:
                 out[ticket_id] = Forecast(out[ticket_id].start, out[ticket_id].end, place)
@@ -317,9 +290,10 @@ class Scheduler:
 class _SimTicket:
     """A copy of a ticket for the forecast to play with."""
 
-    def __init__(self, ticket: Ticket, seconds: float):
+    def __init__(self, ticket: Ticket, seconds: float, now: float):
         self.id, self.session, self.seconds, self.memory = ticket.id, ticket.session, seconds, ticket.memory
         self.chain, self.short, self.state, self.cost = ticket.chain, ticket.short, ticket.state, ticket.cost
+        self.start = now if ticket.state == "running" else None  # a running one's seconds are those it has left
         self.in_short = ticket.in_short
 
 

@@ -11,6 +11,7 @@ import math
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,13 +19,13 @@ from torch import nn
 
 from core import events as ev
 from core import tasks
-from core.batching import token_batches, tokenize
+from core.batching import length_grouped_batches, token_batches, tokenize
 from core.errors import Cancelled, ConfigError
 from core.features import cached_features
 from core.loop import fit, history_entry
 from core.models import (TextClassifier, count_parameters, enable_gradient_checkpointing, load_encoder, pick_device,
                          resolve_model_source)
-from core.predict import EncoderPredictor, Predictor, TfidfPredictor
+from core.predict import PREDICT_BATCH_SIZE, EncoderPredictor, Predictor, TfidfPredictor
 from core.texts import Splits
 
 EVAL_BATCH_SIZE = 64
@@ -41,6 +42,9 @@ class Trained:
     best_epoch: int
     trainable_params: int  # parameters that trained at some point
     total_params: int
+    # texts -> (decoded outputs, seconds predicting them takes), where the trainer has a quicker way to the
+    # predictor's own outputs than running it (None: core.training times predictor.predict_outputs)
+    test_outputs: Callable | None = None
 
 
 @dataclass
@@ -167,8 +171,27 @@ def train_on_features(strategy, config, splits: Splits, emit, stop) -> Trained:
                              config.batch_size, device, config.seed)
     fitted = fit(_HeadOnFeatures(model), groups, batches, targets, config, emit, stop, device)
     trainable, total = count_parameters(model)
+    predict = partial(_head_on_cached_features, model, tokenizer, config, targets, device)
     return Trained(EncoderPredictor(model, tokenizer, config.max_length, targets, device), fitted.history,
-                   fitted.best_epoch, trainable, total)
+                   fitted.best_epoch, trainable, total, test_outputs=predict)
+
+
+@torch.inference_mode()
+def _head_on_cached_features(model, tokenizer, config, targets, device, texts) -> tuple[np.ndarray, float]:
+    """What the frozen run's predictor outputs for `texts`, without running its encoder again when another
+    run already encoded them: the encoder's full-precision vectors from the cache (computed in the
+    predictor's own batches), then the trained head, batch by batch as the predictor goes. The seconds:
+    the encoder's, measured when the vectors were computed, plus the head's now. In a class where every
+    student trains frozen on one lesson, the test set is encoded once instead of once per student."""
+    features, _, encode_seconds = cached_features(model, tokenizer, texts, model_id=resolve_model_source(config.model),
+                                                  max_length=config.max_length, batch_size=PREDICT_BATCH_SIZE,
+                                                  device=device, precision="fp32")
+    lengths = [len(ids) for ids in tokenize(tokenizer, texts, config.max_length)]
+    started = time.perf_counter()
+    raw = np.zeros((len(texts), tasks.total_width(targets)), dtype=np.float32)
+    for indices in length_grouped_batches(lengths, PREDICT_BATCH_SIZE, shuffle=False):
+        raw[indices] = model.head(model.dropout(features[indices].to(device))).float().cpu().numpy()
+    return tasks.decode(raw, targets).astype(np.float32), encode_seconds + time.perf_counter() - started
 
 
 def _tfidf_model(target, train_x, train_y, val_x, val_y, seed: int, stop):

@@ -118,12 +118,16 @@ def _smaller_batch_note(asked: RunConfig, used: RunConfig) -> str:
             f"{used.grad_accum_steps} accumulation steps (the same effective batch).")
 
 
-def _evaluate_on_test(predictor: Predictor, splits: Splits):
-    """Per-target metrics on the held-out test split, the seconds prediction took, and the table of
+def _evaluate_on_test(trained: trainers.Trained, splits: Splits):
+    """Per-target metrics on the held-out test split, the seconds prediction takes, and the table of
     every test prediction (core.mistakes)."""
-    started = time.perf_counter()
-    decoded = predictor.predict_outputs(splits.test.texts)
-    seconds = time.perf_counter() - started
+    predictor = trained.predictor
+    if trained.test_outputs is not None:  # the trainer's quicker way to the same outputs (frozen: cached vectors)
+        decoded, seconds = trained.test_outputs(splits.test.texts)
+    else:
+        started = time.perf_counter()
+        decoded = predictor.predict_outputs(splits.test.texts)
+        seconds = time.perf_counter() - started
     y = tasks.target_matrix(splits.test).numpy()
     table = prediction_table(splits.test.texts, y, decoded, predictor.targets)
     return tasks.metrics(decoded, y, predictor.targets), seconds, table
@@ -147,7 +151,7 @@ def train(config: RunConfig, splits: Splits, on_event: Callable | None = None,
         if used != config:
             result.config, result.reason = used.to_dict(), _smaller_batch_note(config, used)
         result.train_seconds = time.perf_counter() - started
-        metrics, result.predict_seconds, predictions = _evaluate_on_test(trained.predictor, splits)
+        metrics, result.predict_seconds, predictions = _evaluate_on_test(trained, splits)
     except Cancelled:
         result.status, result.reason = "cancelled", "Cancelled by the user."
         result.train_seconds = time.perf_counter() - started

@@ -209,23 +209,6 @@ def test_a_class_load_seen_in_one_strategy_moves_the_forecasts_of_the_others():
     assert scheduler.expected_seconds(full) == pytest.approx(100 * 4 ** LOAD_SHARE)
 
 
-def test_short_work_beside_a_long_run_shares_the_machine_with_it():
-    clock = Clock()
-    scheduler = Scheduler(slots=1, short_slots=1, short_seconds=30, clock=clock)
-    long = scheduler.submit("alice", "full", 100, chain="a", group="full")
-    short = scheduler.submit("bob", "tfidf", 10, chain="b", group="tfidf")
-    assert running(scheduler) == ["full", "tfidf"]
-    forecast = scheduler.forecast()
-    # one slot's worth of machine for the two: each at half pace while both run
-    assert forecast[short.id].end == pytest.approx(clock.now + 20)
-    assert forecast[long.id].end == pytest.approx(clock.now + 110)
-    clock.now += 20
-    scheduler.release(short)  # it took 20 s beside the fine-tune, as expected: nothing to recalibrate
-    later = scheduler.submit("carol", "tfidf", 10, chain="c", group="tfidf")
-    assert scheduler.expected_seconds(later) == pytest.approx(10)
-    assert scheduler.expected_seconds(long) == pytest.approx(100)
-
-
 def test_the_order_forecast_holds_when_runs_take_longer_than_planned():
     clock = Clock()
     scheduler = Scheduler(slots=1, short_slots=0, clock=clock)

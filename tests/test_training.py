@@ -10,11 +10,13 @@ import pytest
 import torch
 
 from core import events as ev
+from core import features, tasks
 from core.config import RunConfig
 from core.errors import ConfigError, ModelLoadError
 from core.predict import load_predictor
 from core.store import save_run
 from core.loop import warmup_then_linear_decay
+from core.mistakes import prediction_table
 from core.training import estimate_run_seconds, train
 
 
@@ -56,6 +58,29 @@ def test_frozen_encoder_weights_do_not_change(tiny_model_dir, tiny_splits):
     trained = outcome.predictor.model.encoder
     for (name, before), after in zip(original.state_dict().items(), trained.state_dict().values()):
         assert torch.equal(before, after), name
+
+
+def test_a_frozen_run_predicts_held_out_texts_from_vectors_another_run_encoded(tiny_model_dir, tiny_splits,
+                                                                               monkeypatch):
+    features.clear_memory_cache()
+    encoded = []
+    compute = features.compute_features
+    monkeypatch.setattr(features, "compute_features", lambda *a, **k: encoded.append(len(a[2])) or compute(*a, **k))
+    first = train(config_for(tiny_model_dir, "frozen", epochs=1), tiny_splits)
+    n = (len(tiny_splits.train), len(tiny_splits.val), len(tiny_splits.test))
+    assert encoded == list(n)  # train and validation for the head, then the held-out texts at full precision
+    second = train(config_for(tiny_model_dir, "frozen", epochs=1, seed=7), tiny_splits)  # another student
+    assert encoded == list(n)  # nothing encoded again
+    texts = tiny_splits.test.texts
+    y = tasks.target_matrix(tiny_splits.test).numpy()
+    for outcome in (first, second):  # the numbers shown are what the saved model predicts, to the bit
+        predictor = outcome.predictor
+        assert outcome.predictions.equals(prediction_table(texts, y, predictor.predict_outputs(texts), predictor.targets))
+    # its prediction time: the encoder's, measured when the vectors were computed, plus its own head's
+    encoder_seconds = features.cached_features(first.predictor.model, first.predictor.tokenizer, texts,
+                                               model_id=tiny_model_dir, max_length=32, precision="fp32")[2]
+    assert encoder_seconds <= second.result.predict_seconds < encoder_seconds + 1.0
+    features.clear_memory_cache()
 
 
 def test_full_finetune_learns_toy_task(tiny_model_dir, tiny_splits):
