@@ -123,11 +123,29 @@ def encoder_run_seconds(config, splits) -> float:
 
 
 def features_run_seconds(config, splits) -> float:
-    """A head on frozen features: the encoder runs once over train + val; head training is negligible."""
+    """A head on frozen features: the encoder runs once over train + val, and over the test texts at full
+    precision to predict them; head training is negligible."""
+    return LOAD_SECONDS + sum(features_shared_seconds(config, splits).values())
+
+
+def features_shared_seconds(config, splits) -> dict[str, float]:
+    """The encoder passes of a frozen run, by core.features cache key: any later run on the same texts
+    reuses them instead of encoding again, which the scheduler counts on (each key once: core.scheduler)."""
+    from core.features import feature_key
+    from core.models import detect_pooling, resolve_model_source
+    from core.precision import compute_dtype
+
     costs = measure_token_costs(config.model, config.device, config.precision)
-    encoded = _tokens(config, splits.train.texts) + _tokens(config, splits.val.texts)
-    return (LOAD_SECONDS + encoded * costs.feature_seconds_per_token
-            + _tokens(config, splits.test.texts) * costs.infer_seconds_per_token)
+    source = resolve_model_source(config.model)
+    pooling = detect_pooling(source) if config.pooling == "auto" else config.pooling
+    dtype = compute_dtype(pick_device(config.device), config.precision)
+    parts: dict[str, float] = {}
+    for texts, part_dtype, per_token in ((splits.train.texts, dtype, costs.feature_seconds_per_token),
+                                         (splits.val.texts, dtype, costs.feature_seconds_per_token),
+                                         (splits.test.texts, torch.float32, costs.infer_seconds_per_token)):
+        key = feature_key(source, pooling, config.max_length, texts, part_dtype)
+        parts[key] = parts.get(key, 0.0) + _tokens(config, texts) * per_token
+    return parts
 
 
 def tfidf_run_seconds(config, splits) -> float:

@@ -25,6 +25,7 @@ from core.precision import compute_dtype
 _MEMORY: dict[str, tuple[torch.Tensor, float]] = {}  # key -> (features, seconds computing them took)
 _LOCK = threading.Lock()
 _MAX_MEMORY_ENTRIES = 32
+_IN_FLIGHT: dict[str, threading.Event] = {}  # keys being computed now: a second asker waits for them
 
 
 def cache_dir() -> Path | None:
@@ -70,6 +71,22 @@ def cached_features(classifier, tokenizer, texts, *, model_id: str, max_length: 
         if key in _MEMORY:
             features, seconds = _MEMORY[key]
             return features, True, seconds
+        computing = _IN_FLIGHT.get(key)
+        if computing is None:
+            _IN_FLIGHT[key] = threading.Event()
+    if computing is not None:  # another run is encoding these texts: one encoder pass is enough
+        computing.wait()
+        return cached_features(classifier, tokenizer, texts, model_id=model_id, max_length=max_length,
+                               batch_size=batch_size, device=device, precision=precision)
+    try:
+        return _load_or_compute(key, classifier, tokenizer, texts, max_length, batch_size, device, precision)
+    finally:
+        with _LOCK:
+            _IN_FLIGHT.pop(key).set()
+
+
+def _load_or_compute(key, classifier, tokenizer, texts, max_length, batch_size, device, precision):
+    """The features of `key` from the disk cache, else computed (and timed); kept in memory either way."""
     disk = cache_dir()
     path = disk / f"{key}.safetensors" if disk else None
     if path is not None and path.is_file():

@@ -27,6 +27,7 @@ from core.results import RunResult
 from core.scheduler import Forecast, Scheduler, Ticket, shared
 from core.sweep import PlannedRun, SweepRecord, run_sweep_on_splits, sweep_config, sweep_payload, sweep_plan
 from core.texts import Splits
+from core.training import estimate_shared_seconds
 from core.vary import Vary
 
 PACE_AFTER = 0.2  # share of a run's steps after which its pace tells the scheduler when it will end
@@ -45,6 +46,7 @@ class BackgroundJob:
     scheduler: Scheduler | None = None  # None: the process's shared one (core.scheduler.shared)
     estimates: list[float] | None = None  # seconds per run, for the queue forecast (None: a minute each)
     memory: list[int] | None = None  # peak bytes per run, for admission and packing (None: not checked)
+    shared_seconds: list[dict] | None = None  # per run, {cache key: seconds} of its estimate another run may have done
     journal: Path | None = None  # the session folder whose .pending journal keeps this job until it ends
     executor: object | None = None  # where runs train (a core.ray_executor.RayExecutor); None: as lab settings say
 
@@ -62,9 +64,12 @@ class BackgroundJob:
         self.scheduler = self.scheduler or shared()
         seconds = self.estimates or [60.0] * len(labels)
         memory = self.memory or [0] * len(labels)
+        parts_of = self.shared_seconds or [{}] * len(labels)
         try:
-            for index, (label, group, run_seconds, run_bytes) in enumerate(zip(labels, groups, seconds, memory)):
-                ticket = self.scheduler.submit(self.session, label, run_seconds, run_bytes, chain=self.id, group=group)
+            for index, (label, group, run_seconds, run_bytes, parts) in enumerate(
+                    zip(labels, groups, seconds, memory, parts_of)):
+                ticket = self.scheduler.submit(self.session, label, run_seconds, run_bytes, chain=self.id, group=group,
+                                               shared=parts)
                 ticket.left = functools.partial(self._seconds_left, index)  # the scheduler drops it when it ends
                 self.tickets.append(ticket)
         except Exception:
@@ -191,6 +196,8 @@ class Job(BackgroundJob):
     def __post_init__(self):
         super().__post_init__()
         self._events: list[JobEvent] = []
+        if self.estimates is not None and self.shared_seconds is None:  # estimates measured: their parts too
+            self.shared_seconds = [estimate_shared_seconds(config, self.splits) for config in self.configs]
         self._submit([config.strategy for config in self.configs], [config.strategy for config in self.configs])
 
     def events_since(self, index: int) -> list[JobEvent]:

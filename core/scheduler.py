@@ -71,6 +71,8 @@ class Ticket:
     shown: list = field(default_factory=list)  # (at, start, end, place): its forecasts as pages asked for them
     left: object = None  # () -> seconds its training still needs at its own pace, or None (set by its worker)
     cost: float = 0.0  # what starting it adds to its session's share: its expected seconds when it was submitted
+    shared: dict = field(default_factory=dict)  # {key: seconds} of `seconds` that one run does for all (see below)
+    base: float | None = None  # once started: `seconds` less the shared parts an earlier run had done
 
 
 @dataclass(frozen=True)
@@ -100,19 +102,22 @@ class Scheduler:
         self.finished: list[Ticket] = []  # the last tickets that ended (bounded), for measurements
         self._group_pace: dict[str, float] = {}  # group -> log of its runs' actual / estimated seconds here
         self._load = 0.0  # log of how much slower than that the machine runs now (a class's load)
+        self._claimed: dict[str, bool] = {}  # shared part -> done (True) or being done by a running ticket
 
     # -- submitting and ending work -------------------------------------------------------------
 
     def submit(self, session: str, label: str, seconds: float, memory: int = 0, chain: str = "",
-               group: str = "") -> Ticket:
+               group: str = "", shared: dict | None = None) -> Ticket:
         """Queue one piece of work; refused (LimitError) if its memory could never fit. `group` (the strategy)
-        is what the durations measured on this server calibrate the estimate by (see `expected_seconds`)."""
+        is what the durations measured on this server calibrate the estimate by (see `expected_seconds`);
+        `shared` ({key: seconds}) the parts of `seconds` that the first run to start does for every run
+        with the same key (a frozen run's encoder passes, which core.features keeps)."""
         if self.memory_bytes is not None and memory > self.memory_bytes:
             raise LimitError(f"'{label}' would need about {memory / 2**30:.1f} GB of memory, more than the "
                              f"{self.memory_bytes / 2**30:.1f} GB this server allows for training: use fewer "
                              "examples, a shorter max length or a smaller batch.")
         ticket = Ticket(session, label, max(float(seconds), 0.1), int(memory), chain or f"t{next(_ids)}",
-                        group=group or label, submitted_at=self.clock())
+                        group=group or label, submitted_at=self.clock(), shared=dict(shared or {}))
         ticket.cost = self.expected_seconds(ticket)
         ticket.short = ticket.cost <= self.short_seconds
         with self._lock:
@@ -167,17 +172,28 @@ class Scheduler:
                 if ticket.state == "waiting" or (started_too and ticket.state == "running"):
                     self._end(ticket, "withdrawn")
 
-    def expected_seconds(self, ticket) -> float:
+    def expected_seconds(self, ticket, claimed=None) -> float:
         """The estimate, calibrated by what the runs on this server took: a factor of its group (saving and
         evaluation make a strategy's measured estimate run long or short) times the machine's load now
-        (a class that starts together slows every strategy, so one run's surprise moves them all)."""
-        return ticket.seconds * math.exp(self._group_pace.get(ticket.group, 0.0) + self._load)
+        (a class that starts together slows every strategy, so one run's surprise moves them all). Without
+        the shared parts that a run started before it does (`claimed`: this server's, by default)."""
+        if ticket.base is None:
+            return _unshared(ticket, self._claimed if claimed is None else claimed) * self._factor(ticket.group)
+        return ticket.base * self._factor(ticket.group)
+
+    def _factor(self, group: str) -> float:
+        return math.exp(self._group_pace.get(group, 0.0) + self._load)
 
     def _end(self, ticket: Ticket, state: str) -> None:
         if state == "done" and ticket.started_at is not None:  # measured: calibrates its group and the load
             surprise = math.log(max(self.clock() - ticket.started_at, 0.01) / self.expected_seconds(ticket))
             self._load += LOAD_SHARE * surprise
             self._group_pace[ticket.group] = self._group_pace.get(ticket.group, 0.0) + GROUP_SHARE * surprise
+        for key in ticket.shared if ticket.started_at is not None else ():
+            if state == "done":
+                self._claimed[key] = True
+            elif not self._claimed.get(key):  # cancelled or failed before another run had done it: undone
+                self._claimed.pop(key, None)
         ticket.state, ticket.ended_at = state, self.clock()
         ticket.left = None  # over; and `finished` must not keep its job (and the job's data) alive
         self._tickets.remove(ticket)
@@ -191,6 +207,8 @@ class Scheduler:
         self._version += 1
         for ticket in self._next_to_start(self._tickets, self._served):
             ticket.state, ticket.started_at = "running", self.clock()
+            ticket.base = _unshared(ticket, self._claimed)
+            _claim(self._claimed, ticket.shared)
         self._lock.notify_all()
 
     # -- the policy ------------------------------------------------------------------------------
@@ -238,7 +256,7 @@ class Scheduler:
             if self._forecast and self._forecast[0] == self._version and now - self._forecast[1] < 1.0:
                 return self._forecast[2]
             tickets = list(self._tickets)
-            served = dict(self._served)
+            served, claimed = dict(self._served), dict(self._claimed)
         pace: dict[str, float] = {}  # group -> how much slower than planned its running ticket trains
         left: dict[int, float] = {}  # running ticket -> seconds it still needs
         for t in tickets:
@@ -252,12 +270,15 @@ class Scheduler:
         # A run training slower than planned right now: queued ones of its strategy are expected to as well, and
         # the others by the share of that put down to the machine's load (as when a run ends).
         load = max((p ** LOAD_SHARE for p in pace.values()), default=1.0)
-        queue = [_SimTicket(t, left.get(t.id, self.expected_seconds(t) * pace.get(t.group, load)), now) for t in tickets]
+        queue = [_SimTicket(t, left.get(t.id), now) for t in tickets]
         out = {t.id: Forecast(t.started_at or now, now + left[t.id], 0) for t in tickets if t.state == "running"}
         order, clock = [], now
         while queue:  # play the policy forward
             for started in self._next_to_start(queue, served):
+                ticket = started.ticket
                 started.state, started.start = "running", clock
+                started.seconds = self.expected_seconds(ticket, claimed) * pace.get(ticket.group, load)
+                _claim(claimed, ticket.shared)
                 order.append(started.id)
             running = [s for s in queue if s.state == "running"]
             if not running:  # cannot happen with slots >= 1; guards an endless loop all the same
@@ -290,11 +311,29 @@ class Scheduler:
 class _SimTicket:
     """A copy of a ticket for the forecast to play with."""
 
-    def __init__(self, ticket: Ticket, seconds: float, now: float):
-        self.id, self.session, self.seconds, self.memory = ticket.id, ticket.session, seconds, ticket.memory
+    def __init__(self, ticket: Ticket, seconds: float | None, now: float):
+        """`seconds`: what a running ticket has left (a waiting one's are set when the forecast starts it)."""
+        self.ticket, self.seconds = ticket, seconds
+        self.id, self.session, self.memory = ticket.id, ticket.session, ticket.memory
         self.chain, self.short, self.state, self.cost = ticket.chain, ticket.short, ticket.state, ticket.cost
         self.start = now if ticket.state == "running" else None  # a running one's seconds are those it has left
         self.in_short = ticket.in_short
+
+
+MAX_CLAIMED = 1024  # shared parts remembered (core.features keeps fewer; a forgotten one is just estimated again)
+
+
+def _unshared(ticket: Ticket, claimed: dict) -> float:
+    """Its estimated seconds without the shared parts a run started before it does."""
+    return max(ticket.seconds - sum(seconds for key, seconds in ticket.shared.items() if key in claimed), 0.1)
+
+
+def _claim(claimed: dict, shared: dict) -> None:
+    """A ticket that starts takes on its shared parts (those already done stay done), newest last."""
+    for key in shared:
+        claimed[key] = claimed.pop(key, False)
+    while len(claimed) > MAX_CLAIMED:
+        claimed.pop(next(iter(claimed)))
 
 
 def _append_json_line(path: str, ticket: Ticket) -> None:

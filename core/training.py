@@ -41,13 +41,14 @@ class Kind:
     estimate_seconds: Callable  # (config, splits) -> expected seconds of the run
     estimate_bytes: Callable  # (config, splits) -> expected peak memory of the run
     hooks: frozenset[str]  # the registry hooks the trainer calls; an entry may set no others
+    shared_seconds: Callable | None = None  # (config, splits) -> {cache key: seconds} another run can reuse
 
 
 KINDS = {
     "encoder": Kind(trainers.train_encoder, estimate.encoder_run_seconds, estimate.encoder_run_bytes,
                     frozenset({"prepare", "on_epoch_start", "before_fit", "finalize"})),
     "features": Kind(trainers.train_on_features, estimate.features_run_seconds, estimate.features_run_bytes,
-                     frozenset({"prepare"})),
+                     frozenset({"prepare"}), estimate.features_shared_seconds),
     "tfidf": Kind(trainers.train_tfidf, estimate.tfidf_run_seconds, estimate.tfidf_run_bytes, frozenset()),
 }
 
@@ -184,6 +185,17 @@ def estimate_run_bytes(config: RunConfig, splits: Splits) -> int:
         return KINDS[get_strategy(config.strategy).kind].estimate_bytes(config, splits)
     except (LabError, OSError, ValueError):
         return 0
+
+
+def estimate_shared_seconds(config: RunConfig, splits: Splits) -> dict[str, float]:
+    """The part of a run's estimate that another run on the same texts may already have done (a frozen
+    run's encoder passes, kept by core.features), in seconds by cache key; {} for the other kinds, or
+    when the encoder cannot be read (the run then fails with the reason, in its place in line)."""
+    shared = KINDS[get_strategy(config.strategy).kind].shared_seconds
+    try:
+        return shared(config, splits) if shared is not None else {}
+    except (LabError, OSError, ValueError):
+        return {}
 
 
 def estimate_queue_seconds(configs: list[RunConfig], splits: Splits) -> list[float]:

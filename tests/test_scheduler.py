@@ -209,6 +209,35 @@ def test_a_class_load_seen_in_one_strategy_moves_the_forecasts_of_the_others():
     assert scheduler.expected_seconds(full) == pytest.approx(100 * 4 ** LOAD_SHARE)
 
 
+def test_work_one_run_does_for_all_is_expected_once():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    encode = {"test-set vectors": 6.0}  # of each frozen run's 7 s, 6 s encode texts they all share
+    runs = [scheduler.submit(who, "frozen", 7, chain=who, group="frozen", shared=encode) for who in "abc"]
+    forecast = scheduler.forecast()
+    assert [forecast[t.id].end - forecast[t.id].start for t in runs] == pytest.approx([7, 1, 1])
+    clock.now += 7
+    scheduler.release(runs[0])
+    assert scheduler.expected_seconds(runs[1]) == pytest.approx(1)  # not calibrated down: 7 s was as planned
+    scheduler.withdraw([runs[2]])
+    scheduler.release(runs[1], completed=False)  # cancelled: the vectors it was to reuse are still there
+    later = scheduler.submit("d", "frozen", 7, chain="d", group="frozen", shared=encode)
+    assert scheduler.expected_seconds(later) == pytest.approx(1)
+
+
+def test_a_cancelled_run_leaves_its_shared_work_to_the_next():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    encode = {"test-set vectors": 6.0}
+    first = scheduler.submit("a", "frozen", 7, chain="a", group="frozen", shared=encode)
+    second = scheduler.submit("b", "frozen", 7, chain="b", group="frozen", shared=encode)
+    assert scheduler.expected_seconds(second) == pytest.approx(1)
+    clock.now += 2
+    scheduler.release(first, completed=False)  # cancelled while encoding: nothing was kept
+    assert scheduler.expected_seconds(second) == pytest.approx(7)
+    assert running(scheduler) == ["frozen"] and second.state == "running"
+
+
 def test_the_order_forecast_holds_when_runs_take_longer_than_planned():
     clock = Clock()
     scheduler = Scheduler(slots=1, short_slots=0, clock=clock)

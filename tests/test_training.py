@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -17,7 +18,9 @@ from core.predict import load_predictor
 from core.store import save_run
 from core.loop import warmup_then_linear_decay
 from core.mistakes import prediction_table
-from core.training import estimate_run_seconds, train
+from core.estimate import LOAD_SECONDS
+from core.models import TextClassifier, load_encoder
+from core.training import estimate_run_seconds, estimate_shared_seconds, train
 
 
 def config_for(model_dir, strategy, **overrides):
@@ -80,6 +83,47 @@ def test_a_frozen_run_predicts_held_out_texts_from_vectors_another_run_encoded(t
     encoder_seconds = features.cached_features(first.predictor.model, first.predictor.tokenizer, texts,
                                                model_id=tiny_model_dir, max_length=32, precision="fp32")[2]
     assert encoder_seconds <= second.result.predict_seconds < encoder_seconds + 1.0
+    features.clear_memory_cache()
+
+
+def test_the_scheduler_is_told_which_encoder_passes_a_frozen_run_shares(tiny_model_dir, tiny_splits):
+    features.clear_memory_cache()
+    config = config_for(tiny_model_dir, "frozen", epochs=1)
+    parts = estimate_shared_seconds(config, tiny_splits)
+    assert len(parts) == 3 and all(seconds > 0 for seconds in parts.values())  # train, validation, test
+    assert estimate_run_seconds(config, tiny_splits) == pytest.approx(LOAD_SECONDS + sum(parts.values()))
+    train(config, tiny_splits)
+    assert set(parts) <= set(features._MEMORY)  # the keys it was told are those the run's vectors are kept by
+    assert estimate_shared_seconds(config_for(tiny_model_dir, "full"), tiny_splits) == {}
+    features.clear_memory_cache()
+
+
+def test_two_runs_encoding_the_same_texts_at_once_share_one_encoder_pass(tiny_model_dir, tiny_splits, monkeypatch):
+    features.clear_memory_cache()
+    calls, release = [], threading.Event()
+    compute = features.compute_features
+
+    def slow_compute(*args, **kwargs):
+        calls.append(1)
+        release.wait(10)  # still encoding when the second run asks
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(features, "compute_features", slow_compute)
+    bundle = load_encoder(tiny_model_dir)
+    classifier = TextClassifier(bundle.encoder, bundle.pooling, 2)
+    texts = tiny_splits.test.texts
+    out = []
+    ask = lambda: out.append(features.cached_features(classifier, bundle.tokenizer, texts, model_id="m",  # noqa: E731
+                                                      max_length=32))
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(calls) == 1 and len(out) == 2
+    assert torch.equal(out[0][0], out[1][0]) and sorted(hit for _, hit, _ in out) == [False, True]
     features.clear_memory_cache()
 
 
