@@ -489,6 +489,18 @@ def page_cost(d: dict) -> tuple[str, None]:
     return "CPU per switch (median of " + str(d["switches_each_way"]) + "): " + "; ".join(parts), None
 
 
+def forecast_replay(d: dict) -> tuple[str, None]:
+    against = d["settings"]["against"]
+    parts = []
+    for name, replayed in d["classes"].items():
+        text = f"{name} {100 * replayed['this commit']['start_error_median']:.0f}%"
+        if against:
+            text += f" ({100 * replayed[against]['start_error_median']:.0f}%)"
+        parts.append(text)
+    return ("expected start vs the replay's, median error per recorded class: " + ", ".join(parts)
+            + (f" (in brackets: the scheduler of {against})" if against else ""), None)
+
+
 def gpu_full_epoch(d: dict) -> tuple[str, bool]:
     full, frozen = d["runs"]["full"], d["runs"].get("frozen")
     text = (f"{d['settings']['device']}, {d['settings']['dtype']}: {full['seconds_per_25000_reviews']:.1f} s "
@@ -586,6 +598,8 @@ ROWS = (
         "--tag n20_server"),
     Row("one page switch on a quiet machine: CPU the browser and the server spend (one session, 2 finished runs)",
         "page_cost", "(report)", page_cost, how="python bench/run.py page_cost"),
+    Row("the scheduler's forecasts replayed on recorded classes (each run as long as it took there)",
+        "forecast_replay", "(report)", forecast_replay, how="python bench/run.py forecast_replay --against 80df638"),
     Row("one GPU: `full` MiniLM, one epoch over 25,000 IMDb reviews at max length 256 (bf16 autocast)", "gpu_imdb",
         "<= 60 s", gpu_full_epoch, lambda d: d["settings"]["n_train"] > 20_000 and "full" in d["runs"],
         "python bench/run.py gpu_imdb"),

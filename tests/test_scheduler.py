@@ -8,7 +8,7 @@ from core.config import RunConfig
 from core.jobs import Job
 from core.lab_settings import LabSettings, check_session_limits, load_settings
 from core.errors import LimitError
-from core.scheduler import LOAD_SHARE, Scheduler
+from core.scheduler import LOAD_RUN_SECONDS, Scheduler
 
 
 class Clock:
@@ -99,8 +99,8 @@ def test_a_run_slower_than_planned_moves_the_forecasts_by_its_own_pace():
     assert forecast[running_run.id].end == pytest.approx(clock.now + 80)
     assert forecast[same.id].start == pytest.approx(clock.now + 80)
     assert forecast[same.id].end - forecast[same.id].start == pytest.approx(50 * 90 / 50)  # full runs slow now
-    # TF-IDF: slower by the share put down to the machine's load (LOAD_SHARE of the 1.8x, on a log scale)
-    assert forecast[other.id].end - forecast[other.id].start == pytest.approx(10 * 1.8 ** LOAD_SHARE)
+    # TF-IDF too: a run of 50 s going slower measures the machine's load
+    assert forecast[other.id].end - forecast[other.id].start == pytest.approx(10 * 1.8)
     running_run.left = lambda: 5.0  # ahead of plan: the plan stands (it still has its test predictions to do)
     scheduler._forecast = None
     assert scheduler.forecast()[same.id].start == pytest.approx(clock.now + 40)
@@ -196,17 +196,28 @@ def test_calibration_follows_the_last_runs_so_a_class_load_shows_quickly():
     assert scheduler.expected_seconds(later) == pytest.approx(30)  # not the median of all seven (10 s)
 
 
-def test_a_class_load_seen_in_one_strategy_moves_the_forecasts_of_the_others():
+def test_a_long_run_slower_than_planned_moves_every_strategys_forecast():
     clock = Clock()
     scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
-    first = scheduler.submit("alice", "tfidf", 2, chain="a", group="tfidf")
-    clock.now += 8  # four times its estimate: the whole class pressed Start
+    first = scheduler.submit("alice", "full", 60, chain="a", group="full")
+    clock.now += 120  # twice its estimate: the whole class pressed Start
     scheduler.release(first)
-    full = scheduler.submit("bob", "full", 100, chain="b", group="full")
+    full = scheduler.submit("bob", "full", 60, chain="b", group="full")
     tfidf = scheduler.submit("carol", "tfidf", 2, chain="c", group="tfidf")
-    assert scheduler.expected_seconds(tfidf) == pytest.approx(8)  # its own strategy: as long as the last one
-    # another strategy: the share of the surprise put down to the machine's load
-    assert scheduler.expected_seconds(full) == pytest.approx(100 * 4 ** LOAD_SHARE)
+    assert scheduler.expected_seconds(full) == pytest.approx(120)
+    assert scheduler.expected_seconds(tfidf) == pytest.approx(4)  # the machine is slower for every strategy
+
+
+def test_a_short_runs_surprise_is_mostly_its_own_strategys():
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    first = scheduler.submit("alice", "frozen", 6, chain="a", group="frozen")
+    clock.now += 2  # a third of its estimate: the encoder was already loaded, which says nothing of a fine-tune
+    scheduler.release(first)
+    frozen = scheduler.submit("bob", "frozen", 6, chain="b", group="frozen")
+    full = scheduler.submit("carol", "full", 60, chain="c", group="full")
+    assert scheduler.expected_seconds(frozen) == pytest.approx(2)  # its own strategy: as long as the last one
+    assert scheduler.expected_seconds(full) == pytest.approx(60 * (1 / 3) ** (6 / LOAD_RUN_SECONDS))
 
 
 def test_work_one_run_does_for_all_is_expected_once():
