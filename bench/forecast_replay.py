@@ -98,7 +98,8 @@ def replay(scheduler_module, recorded: dict) -> dict:
         else:
             scheduler.release(live[i], completed=recorded_ticket["state"] == "done")
         note_starts()
-    errors = sorted(abs(started[j] - start) / (started[j] - at) for j, at, start in shown if started[j] - at >= MIN_WAIT)
+    errors = sorted(abs(started[j] - start) / (started[j] - at) for j, at, start in shown
+                    if started[j] - at >= MIN_WAIT)
     return {"forecasts": len(errors), "start_error_median": statistics.median(errors),
             "start_error_p90": errors[int(0.9 * (len(errors) - 1))]}
 

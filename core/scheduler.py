@@ -195,8 +195,9 @@ class Scheduler:
         if state == "done" and ticket.started_at is not None:  # measured: calibrates its group and the load
             expected = self.expected_seconds(ticket)
             surprise = math.log(max(self.clock() - ticket.started_at, 0.01) / expected)
-            self._load += _load_share(expected) * surprise
-            self._group_pace[ticket.group] = self._group_pace.get(ticket.group, 0.0) + (1 - _load_share(expected)) * surprise
+            to_load = _load_share(expected)
+            self._load += to_load * surprise
+            self._group_pace[ticket.group] = self._group_pace.get(ticket.group, 0.0) + (1 - to_load) * surprise
         for key in ticket.shared if ticket.started_at is not None else ():
             if state == "done":
                 self._claimed[key] = True
@@ -265,8 +266,10 @@ class Scheduler:
                 return self._forecast[2]
             tickets = list(self._tickets)
             served, claimed = dict(self._served), dict(self._claimed)
+        # A run training slower than planned right now: queued ones of its strategy are expected to as well, and
+        # the others by the share of that put down to the machine's load (as when a run ends).
         pace: dict[str, float] = {}  # group -> how much slower than planned its running ticket trains
-        load = 1.0  # and the machine's load that says (the share of it, as when a run ends)
+        load = 1.0  # how much slower that says the machine is
         left: dict[int, float] = {}  # running ticket -> seconds it still needs
         for t in tickets:
             if t.state == "running":
@@ -277,8 +280,6 @@ class Scheduler:
                     left[t.id] = at_its_pace
                     pace[t.group] = max(pace.get(t.group, 0.0), (elapsed + at_its_pace) / expected)
                     load = max(load, ((elapsed + at_its_pace) / expected) ** _load_share(expected))
-        # A run training slower than planned right now: queued ones of its strategy are expected to as well, and
-        # the others by the share of that put down to the machine's load (as when a run ends).
         queue = [_SimTicket(t, left.get(t.id), now) for t in tickets]
         out = {t.id: Forecast(t.started_at or now, now + left[t.id], 0) for t in tickets if t.state == "running"}
         order, clock = [], now

@@ -186,6 +186,10 @@ def _head_on_cached_features(model, tokenizer, config, targets, device, texts) -
     features, _, encode_seconds = cached_features(model, tokenizer, texts, model_id=resolve_model_source(config.model),
                                                   max_length=config.max_length, batch_size=PREDICT_BATCH_SIZE,
                                                   device=device, precision="fp32")
+    if not math.isfinite(encode_seconds):  # vectors from a disk cache older than the timing kept with them
+        started = time.perf_counter()
+        decoded = EncoderPredictor(model, tokenizer, config.max_length, targets, device).predict_outputs(texts)
+        return decoded, time.perf_counter() - started
     lengths = [len(ids) for ids in tokenize(tokenizer, texts, config.max_length)]
     started = time.perf_counter()
     raw = np.zeros((len(texts), tasks.total_width(targets)), dtype=np.float32)

@@ -29,7 +29,10 @@ NUMBER_COLUMNS = {
                                                "punishes large misses more than MAE."),
     "Training time (s)": st.column_config.NumberColumn(format="%.1f",
                                                        help="Wall time on this machine, model loading included."),
-    "Prediction time (s)": st.column_config.NumberColumn(format="%.2f", help="Time to label the whole test set. A frozen run reuses the test texts' encoder vectors when another run on this server computed them; its time then adds the encoder time measured that once."),
+    "Prediction time (s)": st.column_config.NumberColumn(
+        format="%.2f", help="Time to label the whole test set. A frozen run reuses the test texts' encoder vectors "
+        "when another run on this server computed them; its time is then the encoder's, measured that once, "
+        "plus its own head's."),
     "Trainable params": st.column_config.NumberColumn(format="localized", help="Weights that training changes."),
     "Total params": st.column_config.NumberColumn(format="localized"),
     "% trainable": st.column_config.NumberColumn(format="%.2f%%"),

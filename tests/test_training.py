@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core import events as ev
-from core import features, tasks
+from core import features, tasks, trainers
 from core.config import RunConfig
 from core.errors import ConfigError, ModelLoadError
 from core.predict import load_predictor
@@ -78,11 +78,21 @@ def test_a_frozen_run_predicts_held_out_texts_from_vectors_another_run_encoded(t
     y = tasks.target_matrix(tiny_splits.test).numpy()
     for outcome in (first, second):  # the numbers shown are what the saved model predicts, to the bit
         predictor = outcome.predictor
-        assert outcome.predictions.equals(prediction_table(texts, y, predictor.predict_outputs(texts), predictor.targets))
+        table = prediction_table(texts, y, predictor.predict_outputs(texts), predictor.targets)
+        assert outcome.predictions.equals(table)
     # its prediction time: the encoder's, measured when the vectors were computed, plus its own head's
     encoder_seconds = features.cached_features(first.predictor.model, first.predictor.tokenizer, texts,
                                                model_id=tiny_model_dir, max_length=32, precision="fp32")[2]
     assert encoder_seconds <= second.result.predict_seconds < encoder_seconds + 1.0
+    features.clear_memory_cache()
+
+
+def test_vectors_cached_without_their_timing_are_timed_by_predicting_again(tiny_model_dir, tiny_splits,
+                                                                            monkeypatch):
+    cached = trainers.cached_features
+    monkeypatch.setattr(trainers, "cached_features", lambda *a, **k: (*cached(*a, **k)[:2], float("nan")))
+    outcome = train(config_for(tiny_model_dir, "frozen", epochs=1), tiny_splits)  # as from an older disk cache
+    assert outcome.result.status == "finished" and 0 < outcome.result.predict_seconds < 60
     features.clear_memory_cache()
 
 
