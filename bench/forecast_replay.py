@@ -47,12 +47,13 @@ def scheduler_at(commit: str):
     """core/scheduler.py as of `commit`, imported as a module of its own."""
     source = subprocess.run(["git", "show", f"{commit}:core/scheduler.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / f"scheduler_{commit}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"scheduler_{commit}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"scheduler_{commit}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(f"scheduler_{commit}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
     return module
 
 

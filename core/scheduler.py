@@ -48,9 +48,10 @@ _ids = itertools.count(1)
 # to its length, up to this many seconds, and the rest to its own strategy: a run of a minute measures the
 # machine (a class's load), a run of seconds mostly its strategy's fixed costs (loading, saving), which
 # say nothing about the others. Either way its strategy's next run is expected to take as long as it did.
-# Replayed on five recorded classes (bench/forecast_replay.py), the forecasts' median error was 7-16%
-# for the 5-session classes and 33-36% for the 20-session ones, where calibrating each strategy by its
-# own last 3 runs (80df638) gave 11-30% and 31-44%.
+# Replayed on eight recorded classes (bench/forecast_replay.py), the forecasts' median error was 7-16%
+# for the four 5-session classes where calibrating each strategy by its own last 3 runs (80df638) gave
+# 11-30%; for the 20-session ones 33-83% against 31-72% (better for the two with the browsers on the
+# server's cores, worse for the two with them yielding, where the waits are 10-50 s).
 LOAD_RUN_SECONDS = 30.0
 SHOWN_EVERY = 5.0  # seconds between the forecasts a waiting ticket keeps of what its session was shown
 
