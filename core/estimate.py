@@ -8,6 +8,7 @@ One estimator per kind of strategy; `core.training.KINDS` says which applies.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -99,8 +100,27 @@ def _time(step, warmup: int = 1, repeats: int = 3) -> float:
 
 
 def count_tokens(model_name: str, texts, max_length: int) -> int:
-    """Real tokens the loop will process for `texts` (truncated, no padding)."""
-    return sum(len(ids) for ids in tokenize(load_tokenizer(model_name), list(texts), max_length))
+    """Real tokens the loop will process for `texts` (truncated, no padding). Remembered for the last
+    sets counted: a queue's estimate, its shared parts and a sweep's cells count the same splits again
+    (a frozen run's estimate on RT 1,000 / 200 / 1,000 took 0.079 s; its shared parts after it, 0.002 s)."""
+    texts = list(texts)
+    digest = hashlib.sha1(usedforsecurity=False)
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    key = (model_name, max_length, digest.hexdigest())  # not the texts: a finished session's data is let go
+    with _counted_lock:
+        if key in _counted:
+            return _counted[key]
+    count = sum(len(ids) for ids in tokenize(load_tokenizer(model_name), texts, max_length))
+    with _counted_lock:
+        _counted[key] = count
+        while len(_counted) > 256:
+            _counted.pop(next(iter(_counted)))
+    return count
+
+
+_counted: dict[tuple, int] = {}
+_counted_lock = threading.Lock()
 
 
 def token_lengths(model_name: str, texts) -> list[int]:

@@ -137,6 +137,19 @@ def test_two_runs_encoding_the_same_texts_at_once_share_one_encoder_pass(tiny_mo
     features.clear_memory_cache()
 
 
+def test_token_counts_are_remembered_for_the_same_texts(tiny_model_dir, tiny_splits, monkeypatch):
+    from core import estimate
+
+    calls = []
+    tokenize = estimate.tokenize
+    monkeypatch.setattr(estimate, "tokenize", lambda *args: calls.append(1) or tokenize(*args))
+    texts = [f"{text} (counted in this test)" for text in tiny_splits.test.texts]
+    first = estimate.count_tokens(tiny_model_dir, texts, 32)
+    assert first > len(texts)
+    assert estimate.count_tokens(tiny_model_dir, list(texts), 32) == first and len(calls) == 1  # remembered
+    assert estimate.count_tokens(tiny_model_dir, texts, 8) < first and len(calls) == 2  # another length: counted
+
+
 def test_full_finetune_learns_toy_task(tiny_model_dir, tiny_splits):
     # The tiny encoder is random (seeded), so "full" here is close to learning from scratch.
     config = config_for(tiny_model_dir, "full", epochs=6, lr_finetune=3e-3, lr_head_finetune=1e-2)
