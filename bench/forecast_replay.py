@@ -29,12 +29,12 @@ import tempfile
 from pathlib import Path
 
 from _common import ROOT, log
+from classroom import MIN_WAIT_SHOWN as MIN_WAIT  # judged as the classroom bench judges
 
 from core import scheduler as current_scheduler
 
 CLASSES = ROOT / "bench" / "classes"
 EVERY = 5.0  # seconds between forecasts taken, as the scheduler keeps the ones shown (SHOWN_EVERY)
-MIN_WAIT = 10.0  # as bench/classroom.py: a forecast less than this before the start is not judged
 PACE_AFTER = 0.2  # share of a ticket's run after which its pace is known (core.jobs.PACE_AFTER)
 
 

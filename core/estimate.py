@@ -8,7 +8,6 @@ One estimator per kind of strategy; `core.training.KINDS` says which applies.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 
 from core import tasks
 from core.batching import tokenize
+from core.features import feature_key, texts_key
 from core.loop import Optimization, train_step
 from core.models import TextClassifier, load_encoder, load_tokenizer, pick_device
 from core.strategies import decay_groups
@@ -104,10 +104,7 @@ def count_tokens(model_name: str, texts, max_length: int) -> int:
     sets counted: a queue's estimate, its shared parts and a sweep's cells count the same splits again
     (a frozen run's estimate on RT 1,000 / 200 / 1,000 took 0.079 s; its shared parts after it, 0.002 s)."""
     texts = list(texts)
-    digest = hashlib.sha1(usedforsecurity=False)
-    for text in texts:
-        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
-    key = (model_name, max_length, digest.hexdigest())  # not the texts: a finished session's data is let go
+    key = texts_key((model_name, str(max_length)), texts)  # not the texts: a finished session's data is let go
     with _counted_lock:
         if key in _counted:
             return _counted[key]
@@ -119,7 +116,7 @@ def count_tokens(model_name: str, texts, max_length: int) -> int:
     return count
 
 
-_counted: dict[tuple, int] = {}
+_counted: dict[str, int] = {}
 _counted_lock = threading.Lock()
 
 
@@ -151,7 +148,6 @@ def features_run_seconds(config, splits) -> float:
 def features_shared_seconds(config, splits) -> dict[str, float]:
     """The encoder passes of a frozen run, by core.features cache key: any later run on the same texts
     reuses them instead of encoding again, which the scheduler counts on (each key once: core.scheduler)."""
-    from core.features import feature_key
     from core.models import detect_pooling, resolve_model_source
     from core.precision import compute_dtype
 

@@ -36,8 +36,13 @@ def cache_dir() -> Path | None:
 
 def feature_key(model_id: str, pooling: str, max_length: int, texts, dtype: torch.dtype = torch.float32) -> str:
     """Stable key for one set of texts encoded by one model at one precision."""
+    return texts_key((model_id, pooling, str(max_length), str(dtype)), texts)
+
+
+def texts_key(parts, texts) -> str:
+    """Stable key for a set of texts under some settings (`parts`, strings), without keeping the texts."""
     digest = hashlib.sha256()
-    for part in (model_id, pooling, str(max_length), str(dtype)):
+    for part in parts:
         digest.update(part.encode() + b"\0")
     for text in texts:
         digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
