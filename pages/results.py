@@ -14,9 +14,11 @@ from ui.figures import remembered, runs_key
 from ui.mistakes import disagreement_section, mistakes_section
 from ui.runs import runs_by_name, saved_run_picker, unfinished_results
 from ui.manage import manage_runs
-from ui.state import TRAIN_PAGE, current_job
+from ui.state import TRAIN_PAGE, current_job, kept
 from ui.safe import plain
 
+RESULTS_TABS = ("Overview", "Learning curves", "Per class", "Mistakes")
+RESULTS_TAB_KEY = "results_tab"
 NUMBER_COLUMNS = {
     "Differs in": st.column_config.TextColumn(help="The settings where this run differs from the others shown."),
     "Test accuracy": st.column_config.NumberColumn(format="%.3f", help="Share of held-out test texts labelled right."),
@@ -87,6 +89,23 @@ def show_confusion_matrices(runs: dict[str, SavedRun], results: dict) -> None:
                                            lambda: confusion_figure(results[name], title=name)))
 
 
+def per_class_section(runs: dict[str, SavedRun], results: dict) -> None:
+    """Confusion matrices and the per-class report (classes), and every target's scores (multi-task)."""
+    if any(result.confusion_matrix for result in results.values()):
+        st.subheader("Confusion matrices (test split)")
+        show_confusion_matrices(runs, results)
+        st.subheader("Per-class report (test split)")
+        st.dataframe(per_class_report(results), hide_index=True,
+                     column_config={name: st.column_config.NumberColumn(format="%.3f")
+                                    for name in ("Precision", "Recall", "F1")})
+    else:
+        st.caption("No classes to report: these runs predict a number. Their R², MAE and RMSE are in the "
+                   "table above.")
+    if any(len(result.targets) > 1 for result in results.values()):
+        st.subheader("Every target (multi-task runs, test split)")
+        st.dataframe(target_report(results), hide_index=True)
+
+
 def per_class_report(results: dict) -> pd.DataFrame:
     """Precision, recall, F1 and support of every class for every run."""
     return pd.DataFrame([{"Run": name, "Class": row["label"], "Precision": row["precision"], "Recall": row["recall"],
@@ -135,33 +154,35 @@ first_targets = {result.targets[0]["name"] for result in results.values() if len
 if first_targets:
     st.caption(f"Multi-task runs: the test accuracy, macro-F1, confusion matrices and per-class report are "
                f"for the first label column ({', '.join(sorted(first_targets))}); every column is in "
-               "“Every target” below.")
+               "“Every target” on the Per class tab.")
 
-score_col, time_col = st.columns(2)
 shown = runs_key(runs)
-score_col.plotly_chart(remembered("scores", shown, lambda: held_out_scores_figure(results)))
-time_col.plotly_chart(remembered("times", shown, lambda: time_figure(results)))
-st.plotly_chart(remembered("learning curves", shown, lambda: learning_curves_figure(results)))
-st.caption("A widening gap between training (dashed) and validation (solid) scores means the model "
-           "memorises the training texts (overfitting).")
-
-if any(result.confusion_matrix for result in results.values()):
-    st.subheader("Confusion matrices (test split)")
-    show_confusion_matrices(runs, results)
-    st.subheader("Per-class report (test split)")
-    st.dataframe(per_class_report(results), hide_index=True,
-                 column_config={name: st.column_config.NumberColumn(format="%.3f")
-                                for name in ("Precision", "Recall", "F1")})
-if any(len(result.targets) > 1 for result in results.values()):
-    st.subheader("Every target (multi-task runs, test split)")
-    st.dataframe(target_report(results), hide_index=True)
-
-st.subheader("Which test texts does each model get wrong?")
-mistakes_section(runs)
-st.subheader("Where two runs disagree")
-st.caption("The classic question: which texts does pretraining get right that training from scratch or TF-IDF "
-           "gets wrong, and the other way round?")
-disagreement_section(runs)
+# Lazy tabs: only the open one runs and reaches the browser (`kept` makes its callback Streamlit's cue,
+# and keeps the choice across page switches). A switch to this page cost a browser about 13x what it
+# cost the server, mostly in drawing charts and tables (bench/page_cost.py), and in a class the
+# students' browsers may share the server's machine.
+tabs = dict(zip(RESULTS_TABS, st.tabs(RESULTS_TABS, **kept(RESULTS_TAB_KEY, RESULTS_TABS[0]))))
+if tabs["Overview"].open:
+    with tabs["Overview"]:
+        score_col, time_col = st.columns(2)
+        score_col.plotly_chart(remembered("scores", shown, lambda: held_out_scores_figure(results)))
+        time_col.plotly_chart(remembered("times", shown, lambda: time_figure(results)))
+if tabs["Learning curves"].open:
+    with tabs["Learning curves"]:
+        st.plotly_chart(remembered("learning curves", shown, lambda: learning_curves_figure(results)))
+        st.caption("A widening gap between training (dashed) and validation (solid) scores means the model "
+                   "memorises the training texts (overfitting).")
+if tabs["Per class"].open:
+    with tabs["Per class"]:
+        per_class_section(runs, results)
+if tabs["Mistakes"].open:
+    with tabs["Mistakes"]:
+        st.subheader("Which test texts does each model get wrong?")
+        mistakes_section(runs)
+        st.subheader("Where two runs disagree")
+        st.caption("The classic question: which texts does pretraining get right that training from scratch "
+                   "or TF-IDF gets wrong, and the other way round?")
+        disagreement_section(runs)
 
 st.subheader("Downloads")
 csv_col, json_col, png_col = st.columns(3)

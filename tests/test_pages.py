@@ -102,6 +102,12 @@ def train_from_page(at: AppTest, strategies: list[str], model: str | None = None
     assert not at.exception, at.exception
 
 
+def open_results_tab(at: AppTest, tab: str) -> AppTest:
+    """Click a tab of the Results page (its choice is kept like a widget's, see ui.state.kept)."""
+    at.session_state["kept_results_tab"] = tab
+    return at.run()
+
+
 def own_folder(runs_root: Path, session: str) -> Path:
     """A session's private runs folder (core.workspace)."""
     return workspace.session_root(runs_root, session)
@@ -446,11 +452,20 @@ def test_results_page_compares_saved_runs_with_charts_and_downloads(isolated_run
     assert list(table["Trainable params"]) == [770, 770]
     assert table["% trainable"][0] == pytest.approx(100 * 770 / 22_713_986)
     assert "Data: Toy reviews. Scores are on the held-out test split." in texts_of(at.caption)
-    assert len(at.get("plotly_chart")) == 3 + 2  # accuracy, time, learning curves + a confusion matrix per run
-    per_class = at.dataframe[1].value
-    assert list(per_class["Class"]) == ["negative", "positive"] * 2
+    assert [tab.label for tab in at.tabs] == ["Overview", "Learning curves", "Per class", "Mistakes"]
     labels = [button.proto.label for button in at.get("download_button")]
     assert labels == ["Results table (CSV)", "Full results (JSON)", "Comparison figure (PNG, 300 DPI)"]
+    # Only the open tab is drawn: the overview's accuracy and time charts, no per-class table yet.
+    assert len(at.get("plotly_chart")) == 2 and len(at.dataframe) == 1
+    open_results_tab(at, "Per class")
+    assert len(at.get("plotly_chart")) == 2  # a confusion matrix per run
+    per_class = at.dataframe[1].value
+    assert list(per_class["Class"]) == ["negative", "positive"] * 2
+    open_results_tab(at, "Learning curves")
+    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) == 1
+    at.switch_page("pages/train.py").run()
+    at.switch_page("pages/results.py").run()  # back on Results: the tab last looked at is open again
+    assert len(at.get("plotly_chart")) == 1 and "overfitting" in " ".join(texts_of(at.caption))
 
 
 
@@ -468,11 +483,11 @@ def test_results_charts_are_built_once_per_set_of_runs_and_again_when_it_changes
     at.switch_page("pages/results.py").run()  # a page switch back: the same runs, the same figure
     assert not at.exception, at.exception
     assert built == [["full"]]
-    assert len(at.get("plotly_chart")) == 3 + 1
+    assert len(at.get("plotly_chart")) == 2
     fake_run(session / "20250101-000002-frozen-bbbbbb", "frozen", 0.734, 18.0)
     at.switch_page("pages/results.py").run()  # a new run is shown: drawn anew, with both runs
     assert built == [["full"], ["full", "frozen"]]
-    assert len(at.get("plotly_chart")) == 3 + 2
+    assert len(at.get("plotly_chart")) == 2
 
 
 def test_results_list_each_runs_mistakes_by_confusion_cell_and_where_two_runs_disagree(tiny_splits):
@@ -480,6 +495,7 @@ def test_results_list_each_runs_mistakes_by_confusion_cell_and_where_two_runs_di
     train_from_page(at, ["frozen", "tfidf"])
     at.switch_page("pages/results.py").run()
     assert not at.exception, at.exception
+    open_results_tab(at, "Mistakes")
     at.selectbox(key="mistakes_run").set_value("tfidf").run()
     tfidf = next(result for result in at.session_state["job"].results if result.strategy == "tfidf")
     matrix, labels = tfidf.confusion_matrix, tfidf.labels
@@ -632,7 +648,9 @@ def test_a_numeric_column_trains_as_regression_from_data_to_playground(isolated_
     table = at.dataframe[0].value
     assert {"Test R²", "Test MAE", "Test RMSE"} <= set(table.columns) and "Test accuracy" not in table.columns
     assert table["Test R²"][0] > 0.5
+    open_results_tab(at, "Per class")
     assert not any(sub.value.startswith("Confusion") for sub in at.subheader)
+    assert any("these runs predict a number" in caption for caption in texts_of(at.caption))
     at.switch_page("pages/playground.py").run()
     assert "value" in at.dataframe[0].value.columns and "confidence" not in at.dataframe[0].value.columns
     at.switch_page("pages/sweep.py").run()
@@ -651,6 +669,7 @@ def test_two_label_columns_train_one_head_each_and_report_both(isolated_runs):
     table = at.dataframe[0].value
     assert "topic: accuracy" in table.columns and table["topic: accuracy"][0] > 0.9
     assert any("for the first label column (sentiment)" in caption for caption in texts_of(at.caption))
+    open_results_tab(at, "Per class")
     assert any(sub.value.startswith("Every target") for sub in at.subheader)
     at.switch_page("pages/playground.py").run()
     assert {"label", "topic label", "topic confidence"} <= set(at.dataframe[0].value.columns)
