@@ -145,6 +145,49 @@ def live_view(was_running: bool) -> None:
         st.caption("The chart appears when the first run finishes.")
 
 
+def setup_form(dataset, running: bool) -> None:
+    """What to vary, over which values and seeds, the training settings, the plan and Start."""
+    train_split = dataset.splits.train
+    if train_split.is_regression or train_split.others:
+        st.info("The sweep compares test accuracy of single-label classification. The data in use has "
+                f"{plain(train_split.describe_targets())}: compare strategies on it on the Train page, or choose "
+                "classification data on the Data page.", icon=":material/info:")
+        st.stop()
+    st.caption(f"Data: {plain(dataset.description)}. Samples are drawn from the {len(train_split):,} training texts; "
+               "validation and test stay fixed.")
+    strategies = strategy_picker("sweep_strategies", "Strategies")
+    setting_col, seed_col = st.columns([3, 1])
+    setting = setting_col.selectbox("What to vary", settings(), format_func=lambda name: Vary.title_of(name),
+                                    **kept("sweep_setting", SIZE))
+    seeds = int(seed_col.number_input("Seeds per value", min_value=1, max_value=10, step=1, **kept("sweep_seeds", 3),
+                                      help="Each seed draws another sample and initialisation: the spread between "
+                                           "seeds is the band around each line."))
+    vary, n_train = values_input(setting, len(train_split), len(dataset.splits.label_names))
+    st.markdown("**Training settings** (shared with the Train page; the varied one takes the values above)")
+    model = model_input()
+    configs = build_configs(strategies, model, hyperparameter_inputs(strategies)) if strategies else []
+    if not strategies:
+        st.warning("Choose at least one strategy.")
+    job = current_job()
+    if job is not None and not job.done:
+        st.info("A training job is running too: both share this machine, so both take longer.")
+    start_col, plan_col = st.columns([1, 3], vertical_alignment="center")
+    start = start_col.button("Start sweep", type="primary", disabled=running or not configs or not vary,
+                             icon=":material/play_arrow:", key="start_sweep",
+                             help="Wait for the current sweep to finish, or cancel it." if running
+                             else "The sweep runs in the background: you can visit other pages meanwhile.")
+    if configs and vary and not running:
+        with plan_col:  # drawn after the button: timing the machine takes a few seconds the first time
+            show_plan(configs, strategies, vary, n_train, seeds, dataset.splits)
+    if start:
+        try:
+            start_sweep(configs[0], strategies, vary, seeds, dataset, None if vary.is_size else n_train)
+        except LabError as exc:  # over a limit of this server: say which, queue nothing
+            st.error(plain(exc), icon=":material/block:")
+        else:
+            st.rerun()
+
+
 st.title("Sweep: change one setting, see the effect")
 st.markdown("Each strategy trains at several values of one setting, several times with different seeds, and "
             "every run is scored on the same held-out test split. The classic question: how many labelled texts "
@@ -152,44 +195,10 @@ st.markdown("Each strategy trains at several values of one setting, several time
             "label noise can each strategy take?")
 dataset = require_dataset()
 sweep = current_sweep()
-running = live_then_setup(sweep, live_view, every=2.0, setup_title="Set up a new sweep")
-
-train_split = dataset.splits.train
-if train_split.is_regression or train_split.others:
-    st.info("The sweep compares test accuracy of single-label classification. The data in use has "
-            f"{plain(train_split.describe_targets())}: compare strategies on it on the Train page, or choose "
-            "classification data on the Data page.", icon=":material/info:")
+running, setup_area = live_then_setup(
+    sweep, live_view, every=2.0, setup_title="Set up a new sweep", key="sweep_next_setup",
+    folded_title="Set up the next sweep (Start works again when this sweep ends)")
+if setup_area is None:
     st.stop()
-st.caption(f"Data: {plain(dataset.description)}. Samples are drawn from the {len(train_split):,} training texts; "
-           "validation and test stay fixed.")
-strategies = strategy_picker("sweep_strategies", "Strategies")
-setting_col, seed_col = st.columns([3, 1])
-setting = setting_col.selectbox("What to vary", settings(), format_func=lambda name: Vary.title_of(name),
-                                **kept("sweep_setting", SIZE))
-seeds = int(seed_col.number_input("Seeds per value", min_value=1, max_value=10, step=1, **kept("sweep_seeds", 3),
-                                  help="Each seed draws another sample and initialisation: the spread between "
-                                       "seeds is the band around each line."))
-vary, n_train = values_input(setting, len(train_split), len(dataset.splits.label_names))
-st.markdown("**Training settings** (shared with the Train page; the varied one takes the values above)")
-model = model_input()
-configs = build_configs(strategies, model, hyperparameter_inputs(strategies)) if strategies else []
-if not strategies:
-    st.warning("Choose at least one strategy.")
-job = current_job()
-if job is not None and not job.done:
-    st.info("A training job is running too: both share this machine, so both take longer.")
-start_col, plan_col = st.columns([1, 3], vertical_alignment="center")
-start = start_col.button("Start sweep", type="primary", disabled=running or not configs or not vary,
-                         icon=":material/play_arrow:", key="start_sweep",
-                         help="Wait for the current sweep to finish, or cancel it." if running
-                         else "The sweep runs in the background: you can visit other pages meanwhile.")
-if configs and vary and not running:
-    with plan_col:  # drawn after the button: timing the machine takes a few seconds the first time
-        show_plan(configs, strategies, vary, n_train, seeds, dataset.splits)
-if start:
-    try:
-        start_sweep(configs[0], strategies, vary, seeds, dataset, None if vary.is_size else n_train)
-    except LabError as exc:  # over a limit of this server: say which, queue nothing
-        st.error(plain(exc), icon=":material/block:")
-    else:
-        st.rerun()
+with setup_area:
+    setup_form(dataset, running)

@@ -75,32 +75,41 @@ def live_view(was_running: bool) -> None:
         st.page_link(RESULTS_PAGE, label="Compare the results", icon=":material/leaderboard:")
 
 
+def setup_form(dataset, running: bool) -> None:
+    """Strategies, model and hyperparameters, the time estimate, Start, and the lesson link."""
+    st.caption(f"Data: {plain(dataset.description)}")
+    strategies = strategy_picker(TRAIN_STRATEGIES_KEY, "Strategies to compare")
+    strategy_list(strategies)
+    model = model_input()
+    values = hyperparameter_inputs(strategies)
+    configs = build_configs(strategies, model, values) if strategies else []
+    if not strategies:
+        st.warning("Choose at least one strategy.")
+    launch_col, estimate_col = st.columns([1, 3], vertical_alignment="center")
+    start = launch_col.button(
+        "Start training", type="primary", disabled=running or not configs, icon=":material/play_arrow:",
+        key="start_training", help="Wait for the current training to finish, or cancel it." if running
+        else "Training runs in the background: you can visit other pages meanwhile.")
+    if configs and not running:
+        with estimate_col:  # drawn after the button: timing the machine takes a few seconds the first time
+            show_estimate(configs, dataset.splits)
+    if start:
+        try:
+            start_job(configs, dataset)
+        except LabError as exc:  # over a limit of this server: say which, queue nothing
+            st.error(plain(exc), icon=":material/block:")
+        else:
+            st.rerun()
+    share_link(strategies, model, values)
+
+
 st.title("Train")
 dataset = require_dataset()
 job = current_job()
-running = live_then_setup(job, live_view, every=1.0, setup_title="Set up a new comparison")
-
-st.caption(f"Data: {plain(dataset.description)}")
-strategies = strategy_picker(TRAIN_STRATEGIES_KEY, "Strategies to compare")
-strategy_list(strategies)
-model = model_input()
-values = hyperparameter_inputs(strategies)
-configs = build_configs(strategies, model, values) if strategies else []
-if not strategies:
-    st.warning("Choose at least one strategy.")
-launch_col, estimate_col = st.columns([1, 3], vertical_alignment="center")
-start = launch_col.button(
-    "Start training", type="primary", disabled=running or not configs, icon=":material/play_arrow:",
-    key="start_training", help="Wait for the current training to finish, or cancel it." if running
-    else "Training runs in the background: you can visit other pages meanwhile.")
-if configs and not running:
-    with estimate_col:  # drawn after the button: timing the machine takes a few seconds the first time
-        show_estimate(configs, dataset.splits)
-if start:
-    try:
-        start_job(configs, dataset)
-    except LabError as exc:  # over a limit of this server: say which, queue nothing
-        st.error(plain(exc), icon=":material/block:")
-    else:
-        st.rerun()
-share_link(strategies, model, values)
+running, setup_area = live_then_setup(
+    job, live_view, every=1.0, setup_title="Set up a new comparison", key="train_next_setup",
+    folded_title="Set up the next comparison (Start works again when this training ends)")
+if setup_area is None:
+    st.stop()
+with setup_area:
+    setup_form(dataset, running)

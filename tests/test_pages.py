@@ -278,7 +278,12 @@ def test_running_job_survives_a_page_switch_and_can_be_cancelled(tiny_splits, mo
     assert any("Run 1 of 2: **full**" in c for c in sidebar_of(at))
     at.switch_page("pages/train.py").run()
     assert at.get("progress")[-1].proto.text.startswith("Run 1 of 2: full")
-    assert at.button(key="start_training").disabled
+    # The setup of the next comparison is folded while this one runs, and drawn only once opened.
+    assert "start_training" not in [button.key for button in at.button] and not at.multiselect
+    assert at.expander[0].label == "Set up the next comparison (Start works again when this training ends)"
+    at.session_state["kept_train_next_setup"] = True
+    assert at.run().button(key="start_training").disabled
+    assert at.multiselect(key="train_strategies").value == ["full", "tfidf"]  # the values chosen before
     at.button(key="cancel_training").click().run()
     at.session_state["job"].join(10)
     at.run()
@@ -405,7 +410,10 @@ def test_a_running_sweep_shows_run_k_of_n_and_can_be_cancelled(tiny_splits, monk
     at.button(key="start_sweep").click().run()
     assert started.wait(10)
     assert at.get("progress")[0].proto.text == "Run 1 of 12: frozen, 10 examples, seed 1 of 3"
-    assert at.button(key="start_sweep").disabled
+    assert "start_sweep" not in [button.key for button in at.button]  # folded while the sweep runs, and drawn only when opened
+    assert [e.label for e in at.expander] == ["Set up the next sweep (Start works again when this sweep ends)"]
+    at.session_state["kept_sweep_next_setup"] = True
+    assert at.run().button(key="start_sweep").disabled
     at.button(key="cancel_sweep").click().run()
     at.session_state["sweep"].join(10)
     at.run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.progress import format_seconds
+from ui.state import kept
 
 
 WAITING_REFRESH = 3.0  # seconds between redraws while a job waits in line: a class of waiting pages stays light
@@ -38,14 +39,24 @@ def live_view_of(job, view, every: float | None) -> bool:
     return running
 
 
-def live_then_setup(job, view, every: float, setup_title: str) -> bool:
-    """A page's live view of its last job (see `live_view_of`), then, when there is one, a divider
-    and the heading of the form that sets up the next; returns whether the job is running."""
+def live_then_setup(job, view, every: float, setup_title: str, folded_title: str, key: str):
+    """A page's live view of its last job (see `live_view_of`), then the place for the form that sets
+    up the next: returns (whether the job runs, the container to draw the form in, or None).
+
+    With no job the form is the page; after one ended it follows a divider and `setup_title`. While
+    the job runs or waits, Start cannot be pressed, so the form is folded into an expander titled
+    `folded_title` and drawn only once opened (None until then): in a class, most pages show a
+    waiting job, and a folded form spares each page switch most of its work (bench/page_cost.py).
+    """
     running = live_view_of(job, view, every)
-    if job is not None:
-        st.divider()
+    if job is None:
+        return running, st.container()
+    st.divider()
+    if not running:
         st.subheader(setup_title)
-    return running
+        return running, st.container()
+    folded = st.expander(folded_title, icon=":material/tune:", **kept(key, False))
+    return running, folded if folded.open else None
 
 
 def progress_with_cancel(job, label: str, key: str) -> None:
