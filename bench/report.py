@@ -483,10 +483,19 @@ def classroom_server(d: dict) -> tuple[str, bool]:
 
 
 def page_cost(d: dict) -> tuple[str, None]:
-    parts = [f"{page}: browser {d[page]['browsers']['median']:.2f} s, server {d[page]['server']['median']:.3f} s "
-             f"({d[page]['browser_over_server']:.0f}x), in the browser {d[page]['latency']['median']:.2f} s"
-             for page in ("Results", "Train")]
-    return "CPU per switch (median of " + str(d["switches_each_way"]) + "): " + "; ".join(parts), None
+    against = d["settings"]["against"]
+
+    def seconds(state: str, page: str) -> str:
+        text = f"{page} {d['this commit'][state][page]['TaskDuration']['median']:.2f}"
+        return text + (f" ({d[against][state][page]['TaskDuration']['median']:.2f})" if against else "")
+
+    finished = d["this commit"]["finished"]
+    ratio = ", ".join(f"{page} {finished[page]['browser_over_server']:.0f}x" for page in ("Results", "Train"))
+    return (f"seconds of the page's main thread in the browser per switch (median of {d['settings']['switches_each_way']}"
+            f"{f'; in brackets: {against}' if against else ''}): after training "
+            + ", ".join(seconds("finished", page) for page in ("Results", "Train", "Home"))
+            + "; while waiting for its turn " + ", ".join(seconds("waiting", page) for page in ("Results", "Train", "Home"))
+            + f". Browser CPU over server CPU: {ratio}", None)
 
 
 def forecast_replay(d: dict) -> tuple[str, None]:
@@ -596,8 +605,9 @@ ROWS = (
         and d["settings"].get("browser_group_nice") == 19,
         "python bench/run.py classroom --sessions 20 --strategies frozen,tfidf --browser-group-nice 19 "
         "--tag n20_server"),
-    Row("one page switch on a quiet machine: CPU the browser and the server spend (one session, 2 finished runs)",
-        "page_cost", "(report)", page_cost, how="python bench/run.py page_cost"),
+    Row("one page switch: the browser's work for the page (Home is the floor), after training and while waiting",
+        "page_cost", "(report)", page_cost, lambda d: "this commit" in d,
+        "python bench/run.py page_cost --against 9f84edb"),
     Row("the scheduler's forecasts replayed on recorded classes (each run as long as it took there)",
         "forecast_replay", "(report)", forecast_replay, how="python bench/run.py forecast_replay --against 80df638"),
     Row("one GPU: `full` MiniLM, one epoch over 25,000 IMDb reviews at max length 256 (bf16 autocast)", "gpu_imdb",

@@ -35,10 +35,10 @@ def free_port() -> int:
 @contextmanager
 def streamlit_server(runs_dir: Path, log_path: Path, env: dict | None = None,
                      processes: list | None = None, port: int | None = None,
-                     cpus: set[int] | None = None) -> Iterator[str]:
+                     cpus: set[int] | None = None, app_dir: Path | None = None) -> Iterator[str]:
     """`streamlit run app.py` on a free port, saving runs in `runs_dir`; yields the app's URL.
     `env` adds environment variables; the server's Popen is appended to `processes` when given;
-    `cpus` pins the server to those CPU cores.
+    `cpus` pins the server to those CPU cores; `app_dir` is a checkout other than this one to serve.
 
     The file watcher is off: an edit to any project file while the server runs would make
     Streamlit unload every project module (losing loaded data and caches) at the next rerun.
@@ -51,7 +51,7 @@ def streamlit_server(runs_dir: Path, log_path: Path, env: dict | None = None,
                "--server.fileWatcherType", "none"]
     with open(log_path, "w") as log:
         pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin)
+        server = subprocess.Popen(command, cwd=app_dir or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin)
         if processes is not None:
             processes.append(server)
         try:
