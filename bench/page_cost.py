@@ -16,8 +16,9 @@ Per switch it records:
   settle window, less what each used in the same time while nobody clicked (finished state only:
   while a fine-tune trains, the server's CPU is the training's).
 
-The server runs on the machine's last core and the browsers on the others (where there are 2 or more),
-so that the training in the waiting state does not slow the browser's work it measures.
+In the waiting state the server runs on the machine's last core and the browsers on the others (where
+there are 2 or more), so that the training does not slow the browser's work it measures; after
+training the machine is quiet and both use every core.
 
 `--against COMMIT` measures that commit's app too (a git worktree), in the same run, each state of it
 right after this checkout's: the ratio between the two is what a change to the pages saved.
@@ -146,21 +147,29 @@ async def finished_state(base: str, server_pid: int, rounds: int, settle: float)
 
 async def waiting_state(base: str, rounds: int, settle: float) -> dict:
     from classroom import lesson_query
-    from playwright.async_api import async_playwright
+    from playwright.async_api import TimeoutError as PlaywrightTimeout, async_playwright
 
     from tests.live_app import CHROMIUM, CHROMIUM_ARGS
 
+    from core.config import RunConfig
+    from core.lesson import Lesson, link_query
+
     url = f"{base}/?{lesson_query(['full'])}"
+    long = f"{base}/?{link_query(Lesson(strategies=('full',), config=RunConfig(epochs=20)))}"  # outlasts the switches
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        first = await Session.open(browser, url)
+        first = await Session.open(browser, long)
         await first.page.get_by_text("Run 1 of 1").first.wait_for()  # the first fine-tune holds the turn
         await first.switch("Home")  # off its live curves, which would share the browsers' cores
         second = await Session.open(browser, url)
         await second.page.get_by_text("Waiting for its turn").first.wait_for()
         out = await switches(second, rounds, settle, None)
         await second.switch("Train")
-        out["still_waiting_at_the_end"] = await second.page.get_by_text("Waiting for its turn").count() > 0
+        try:
+            await second.page.get_by_text("Waiting for its turn").first.wait_for(timeout=10_000)
+            out["still_waiting_at_the_end"] = True
+        except PlaywrightTimeout:
+            out["still_waiting_at_the_end"] = False
         await browser.close()
     return out
 
@@ -183,7 +192,8 @@ def measure_app(app: Path, state: str, rounds: int, settle: float) -> dict:
     from tests.live_app import streamlit_server
 
     cores = sorted(os.sched_getaffinity(0))
-    server_cores, browser_cores = ({cores[-1]}, set(cores[:-1])) if len(cores) > 1 else (None, set(cores))
+    split = state == "waiting" and len(cores) > 1
+    server_cores, browser_cores = ({cores[-1]}, set(cores[:-1])) if split else (None, set(cores))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         processes: list = []
