@@ -95,17 +95,13 @@ class Session:
 
 async def switches(session: Session, rounds: int, settle: float, server_pid: int | None) -> dict:
     """`rounds` x (Results, Train, Home), each followed by `settle` s: per page, the median latency,
-    renderer seconds and (with `server_pid`) CPU seconds less the idle rate measured first."""
+    renderer seconds and (with `server_pid`) CPU seconds less the idle rate (see `idle_rates`)."""
     for title in PAGES:  # each page once, before measuring (imports, first figures)
         await session.switch(title)
         await asyncio.sleep(settle)
-    idle_rate = (0.0, 0.0)
-    if server_pid is not None:
-        before = cpu_seconds(server_pid)
-        await asyncio.sleep(IDLE_SECONDS)
-        after = cpu_seconds(server_pid)
-        idle_rate = ((after[0] - before[0]) / IDLE_SECONDS, (after[1] - before[1]) / IDLE_SECONDS)
+    idle_before = await idle_rates(server_pid) if server_pid is not None else None
     samples: dict[str, dict[str, list[float]]] = {title: {} for title in PAGES}
+    windows: dict[str, list[tuple[float, float, float]]] = {title: [] for title in PAGES}
     for _ in range(rounds):
         for title in PAGES:
             began, renderer = time.perf_counter(), await session.renderer()
@@ -116,18 +112,34 @@ async def switches(session: Session, rounds: int, settle: float, server_pid: int
             seen.update({name: renderer_after[name] - renderer[name] for name in RENDERER_METRICS})
             if server_pid is not None:
                 cpu_after = cpu_seconds(server_pid)
-                seen["server"] = cpu_after[0] - cpu[0] - idle_rate[0] * window
-                seen["browsers"] = cpu_after[1] - cpu[1] - idle_rate[1] * window
+                windows[title].append((window, cpu_after[0] - cpu[0], cpu_after[1] - cpu[1]))
             for name, value in seen.items():
                 samples[title].setdefault(name, []).append(value)
+    if server_pid is not None:
+        # Idle before and after the switches: the lower rate of each process is its idle; the other
+        # one caught work left over (a run's last writes, a garbage collection) that is no switch's.
+        idle_after = await idle_rates(server_pid)
+        idle = tuple(min(a, b) for a, b in zip(idle_before, idle_after))
+        for title, seen in windows.items():
+            samples[title]["server"] = [server - idle[0] * window for window, server, _ in seen]
+            samples[title]["browsers"] = [browsers - idle[1] * window for window, _, browsers in seen]
     out: dict = {title: {name: {"median": statistics.median(v), "max": max(v)} for name, v in values.items()}
                  for title, values in samples.items()}
     if server_pid is not None:
-        out["idle_cpu_per_second"] = {"server": idle_rate[0], "browsers": idle_rate[1]}
-        for title in PAGES:
-            out[title]["browser_over_server"] = (out[title]["browsers"]["median"]
-                                                 / max(out[title]["server"]["median"], 1e-3))
+        out["idle_cpu_per_second"] = {"server": idle[0], "browsers": idle[1], "before": idle_before,
+                                      "after": idle_after}
+        for title in PAGES:  # None where the server's part is below what its idle noise lets one see
+            server = out[title]["server"]["median"]
+            out[title]["browser_over_server"] = out[title]["browsers"]["median"] / server if server >= 0.005 else None
     return out
+
+
+async def idle_rates(server_pid: int) -> tuple[float, float]:
+    """CPU seconds per second of the server and of the browsers while nobody clicks."""
+    before = cpu_seconds(server_pid)
+    await asyncio.sleep(IDLE_SECONDS)
+    after = cpu_seconds(server_pid)
+    return (after[0] - before[0]) / IDLE_SECONDS, (after[1] - before[1]) / IDLE_SECONDS
 
 
 async def finished_state(base: str, server_pid: int, rounds: int, settle: float) -> dict:

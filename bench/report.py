@@ -490,7 +490,8 @@ def page_cost(d: dict) -> tuple[str, None]:
         return text + (f" ({d[against][state][page]['TaskDuration']['median']:.2f})" if against else "")
 
     finished = d["this commit"]["finished"]
-    ratio = ", ".join(f"{page} {finished[page]['browser_over_server']:.0f}x" for page in ("Results", "Train"))
+    ratio = ", ".join(f"{page} " + (f"{finished[page]['browser_over_server']:.0f}x" if finished[page]["browser_over_server"]
+                                    else "- (the server's part within its idle noise)") for page in ("Results", "Train"))
     return (f"seconds of the page's main thread in the browser per switch (median of {d['settings']['switches_each_way']}"
             f"{f'; in brackets: {against}' if against else ''}): after training "
             + ", ".join(seconds("finished", page) for page in ("Results", "Train", "Home"))
