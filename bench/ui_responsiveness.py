@@ -24,7 +24,7 @@ from pathlib import Path
 # tests.live_app (Playwright) is imported where it is used, so the runner can import every case without it.
 
 PAGES = [("Results", "Results"), ("Guide", "Guide: which strategy when"), ("Data", "Labelled texts"),
-         ("Playground", "Playground"), ("Train", "Strategies to compare")]
+         ("Playground", "Playground"), ("Train", "Set up the next comparison")]  # folded while a job trains
 STEP_LINE = "training, epoch"
 
 

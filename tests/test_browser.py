@@ -82,7 +82,7 @@ def test_finished_runs_and_interrupted_work_survive_a_server_restart(tmp_path):
             go_to(page, "Results", "Showing 1 of your own runs")
             page.get_by_role("button", name="Queue again").click()
             page.get_by_text("Run 1 of 2").first.wait_for(timeout=60_000)  # in the sidebar
-            go_to(page, "Train", "Strategies to compare")
+            go_to(page, "Train", "Set up the next comparison")  # folded while the job runs
             page.get_by_role("button", name="Cancel training").wait_for(timeout=60_000)
             page.get_by_role("button", name="Cancel training").click()
             page.get_by_text("Training cancelled").wait_for(timeout=60_000)

@@ -281,7 +281,7 @@ def test_running_job_survives_a_page_switch_and_can_be_cancelled(tiny_splits, mo
     # The setup of the next comparison is folded while this one runs, and drawn only once opened.
     assert "start_training" not in [button.key for button in at.button] and not at.multiselect
     assert at.expander[0].label == "Set up the next comparison (Start works again when this training ends)"
-    at.session_state["kept_train_next_setup"] = True
+    at.session_state["train_next_setup"] = True
     assert at.run().button(key="start_training").disabled
     assert at.multiselect(key="train_strategies").value == ["full", "tfidf"]  # the values chosen before
     at.button(key="cancel_training").click().run()
@@ -412,7 +412,7 @@ def test_a_running_sweep_shows_run_k_of_n_and_can_be_cancelled(tiny_splits, monk
     assert at.get("progress")[0].proto.text == "Run 1 of 12: frozen, 10 examples, seed 1 of 3"
     assert "start_sweep" not in [button.key for button in at.button]  # folded while the sweep runs, and drawn only when opened
     assert [e.label for e in at.expander] == ["Set up the next sweep (Start works again when this sweep ends)"]
-    at.session_state["kept_sweep_next_setup"] = True
+    at.session_state["sweep_next_setup"] = True
     assert at.run().button(key="start_sweep").disabled
     at.button(key="cancel_sweep").click().run()
     at.session_state["sweep"].join(10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from core.progress import format_seconds
-from ui.state import kept
 
 
 WAITING_REFRESH = 3.0  # seconds between redraws while a job waits in line: a class of waiting pages stays light
@@ -55,7 +54,8 @@ def live_then_setup(job, view, every: float, setup_title: str, folded_title: str
     if not running:
         st.subheader(setup_title)
         return running, st.container()
-    folded = st.expander(folded_title, icon=":material/tune:", **kept(key, False))
+    # Folded again after a page switch (Streamlit forgets the state of widgets a run did not draw).
+    folded = st.expander(folded_title, icon=":material/tune:", key=key, on_change="rerun")
     return running, folded if folded.open else None
 
 
