@@ -195,10 +195,6 @@ st.markdown("Each strategy trains at several values of one setting, several time
             "label noise can each strategy take?")
 dataset = require_dataset()
 sweep = current_sweep()
-running, setup_area = live_then_setup(
-    sweep, live_view, every=2.0, setup_title="Set up a new sweep", key="sweep_next_setup",
-    folded_title="Set up the next sweep (Start works again when this sweep ends)")
-if setup_area is None:
-    st.stop()
-with setup_area:
-    setup_form(dataset, running)
+live_then_setup(sweep, live_view, every=2.0, setup=lambda running: setup_form(dataset, running),
+                setup_title="Set up a new sweep", key="sweep_next_setup",
+                folded_title="Set up the next sweep (Start works again when this sweep ends)")

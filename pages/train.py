@@ -106,10 +106,6 @@ def setup_form(dataset, running: bool) -> None:
 st.title("Train")
 dataset = require_dataset()
 job = current_job()
-running, setup_area = live_then_setup(
-    job, live_view, every=1.0, setup_title="Set up a new comparison", key="train_next_setup",
-    folded_title="Set up the next comparison (Start works again when this training ends)")
-if setup_area is None:
-    st.stop()
-with setup_area:
-    setup_form(dataset, running)
+live_then_setup(job, live_view, every=1.0, setup=lambda running: setup_form(dataset, running),
+                setup_title="Set up a new comparison", key="train_next_setup",
+                folded_title="Set up the next comparison (Start works again when this training ends)")

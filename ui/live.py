@@ -38,25 +38,29 @@ def live_view_of(job, view, every: float | None) -> bool:
     return running
 
 
-def live_then_setup(job, view, every: float, setup_title: str, folded_title: str, key: str):
-    """A page's live view of its last job (see `live_view_of`), then the place for the form that sets
-    up the next: returns (whether the job runs, the container to draw the form in, or None).
+def live_then_setup(job, view, every: float, setup, setup_title: str, folded_title: str, key: str) -> None:
+    """A page's live view of its last job (see `live_view_of`), then `setup(running)`, the form that
+    sets up the next job.
 
     With no job the form is the page; after one ended it follows a divider and `setup_title`. While
     the job runs or waits, Start cannot be pressed, so the form is folded into an expander titled
-    `folded_title` and drawn only once opened (None until then): in a class, most pages show a
-    waiting job, and a folded form spares each page switch most of its work (bench/page_cost.py).
+    `folded_title` and drawn only once opened: in a class, most pages show a waiting job, and a
+    folded form spares each page switch most of its work (bench/page_cost.py).
     """
     running = live_view_of(job, view, every)
     if job is None:
-        return running, st.container()
+        setup(running)
+        return
     st.divider()
     if not running:
         st.subheader(setup_title)
-        return running, st.container()
+        setup(running)
+        return
     # Folded again after a page switch (Streamlit forgets the state of widgets a run did not draw).
     folded = st.expander(folded_title, icon=":material/tune:", key=key, on_change="rerun")
-    return running, folded if folded.open else None
+    if folded.open:
+        with folded:
+            setup(running)
 
 
 def progress_with_cancel(job, label: str, key: str) -> None:
