@@ -8,7 +8,8 @@ pages (Results <-> Train) until their training has finished. Recorded:
 - every session finished, with its wall time from Start to "Training finished";
 - time to the first live curve on the Train page (a chart drawn by the live view);
 - page-switch latency (click in the menu -> the page's own title shown) p50 / p95 while they train;
-- peak server memory (RSS, polled every 0.25 s) and the memory bound the scheduler enforces;
+- peak server memory (RSS of the server and its training workers, polled every 0.25 s) and the memory
+  bound the scheduler enforces;
 - the queue: each session's place in line at Start against the runs that started before it, and the
   forecasts against what happened, from the scheduler's log: the one made at submission, and those
   shown while the work waited (kept every 5 s);
@@ -153,22 +154,40 @@ def set_group_niceness(pid: int, niceness: int) -> str:
     return path.read_text().split()[0]
 
 
+def family(pid: int) -> list:
+    """The process `pid` and every process it started (the server's training workers), as psutil objects."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
 class MemoryPeak(Polling):
-    """Polls a process's resident memory until stopped; `peak` in bytes."""
+    """Polls the resident memory of a process and its children (the server and its training workers)
+    until stopped; `peak` in bytes (pages shared between them count once per process: an upper bound)."""
 
     every = 0.25
 
     def __init__(self, pid: int):
         super().__init__()
-        self.pid, self.peak = pid, 0
+        self.pid, self.peak, self.most_workers = pid, 0, 0
 
     def poll(self) -> bool:
         import psutil
 
-        try:
-            self.peak = max(self.peak, psutil.Process(self.pid).memory_info().rss)
-        except psutil.Error:
+        processes_now = family(self.pid)
+        if not processes_now:
             return False
+        total = 0
+        for proc in processes_now:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        self.peak, self.most_workers = max(self.peak, total), max(self.most_workers, len(processes_now) - 1)
         return True
 
 
@@ -183,8 +202,9 @@ class CpuShare(Polling):
         self.last: dict[int, tuple[str, float]] = {}
 
     def poll(self) -> None:
+        server = {proc.pid for proc in family(self.server_pid)}  # with its training workers
         for pid, name, seconds in processes():
-            kind = "server" if pid == self.server_pid else "browsers" if "chrom" in name else "other"
+            kind = "server" if pid in server else "browsers" if "chrom" in name else "other"
             self.last[pid] = (kind, seconds)
 
     def stop(self) -> dict:
@@ -532,7 +552,8 @@ def run(args) -> dict:
                                       "first_element_p95": percentile(first_elements, 0.95)},
             "server_page_seconds": pages,
             "cpu_seconds": cpu_seconds,
-            "peak_server_rss_bytes": memory.peak, "scheduler_memory_bound_bytes": settings.memory_bytes,
+            "peak_server_rss_bytes": memory.peak, "server_processes_most": 1 + memory.most_workers,
+            "scheduler_memory_bound_bytes": settings.memory_bytes, "executor": settings.executor,
             "scheduler_slots": {"long": settings.long_slots, "short": settings.short_slots,
                                 "short_seconds": settings.short_seconds},
             "teacher_rehearsal": teacher, "queue": queue, "records": records,

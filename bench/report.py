@@ -537,6 +537,17 @@ def slots(d: dict) -> tuple[str, bool | None]:
             f"{d['per_run_slowdown']:.2f}x slower)", None)
 
 
+def gil_isolation(d: dict) -> tuple[str, bool]:
+    parts, ok = [], True
+    for name, words in (("full", "`full` MiniLM (200 sentences)"), ("tfidf", "TF-IDF (2,000 sentences)")):
+        case = d["cases"][name]
+        parts.append(f"{words} alone {case['alone_seconds']:.1f} s; beside {d['busy']} busy server threads: in a thread "
+                     f"{case['in_thread_seconds']:.1f} s, in a worker process {case['in_worker_seconds']:.1f} s "
+                     f"(other processes taking the CPU only: {case['cpu_only_seconds']:.1f} s)")
+        ok = ok and case["in_worker_seconds"] < case["in_thread_seconds"]
+    return "; ".join(parts), ok
+
+
 CLASS_TARGET = "all finish, private; switch p95 < 1.5 s; expected start shown and place within 20%"
 
 
@@ -622,6 +633,9 @@ ROWS = (
     Row("two MiniLM fine-tunes (2,000 RT sentences, 1 epoch) on this CPU: in turn vs side by side",
         "scheduler_slots", "(report)", slots, lambda d: d["n_train"] == 2000,
         "python bench/run.py scheduler_slots --n-train 2000 --tag n2000"),
+    Row("a run beside the server's page work (busy Python threads): trained in the job's thread vs in a worker "
+        "process (the default)", "gil_isolation", "worker quicker than thread", gil_isolation,
+        lambda d: "full" in d["cases"], "python bench/run.py gil_isolation"),
     Row("Ray executor, local cluster on this machine: RT sweep frozen + tfidf x 100/300/1,000 x 2 seeds, "
         "wall and overhead per task vs training here", "ray_sweep", "same TF-IDF records", ray_overhead,
         lambda d: d["settings"]["sizes"] == [100, 300, 1000] and d["settings"]["seeds"] == 2,

@@ -103,8 +103,11 @@ def _load_or_compute(key, classifier, tokenizer, texts, max_length, batch_size, 
         features = compute_features(classifier, tokenizer, texts, max_length, batch_size, device, precision)
         seconds, hit = time.perf_counter() - started, False
         if path is not None:
+            # written whole, then renamed: a worker process reading the shared cache never opens half a file
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_file({"features": features.contiguous()}, str(path), metadata={"seconds": repr(seconds)})
+            partial = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_native_id()}.partial")
+            save_file({"features": features.contiguous()}, str(partial), metadata={"seconds": repr(seconds)})
+            os.replace(partial, path)
     with _LOCK:
         if len(_MEMORY) >= _MAX_MEMORY_ENTRIES:
             _MEMORY.pop(next(iter(_MEMORY)))

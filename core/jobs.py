@@ -22,7 +22,6 @@ from core import journal
 from core.compare import run_queue
 from core.config import RunConfig
 from core.progress import Position, progress_of, queue_position
-from core.ray_executor import configured_executor
 from core.results import RunResult
 from core.scheduler import Forecast, Scheduler, Ticket, shared
 from core.sweep import PlannedRun, SweepRecord, run_sweep_on_splits, sweep_config, sweep_payload, sweep_plan
@@ -33,6 +32,29 @@ from core.vary import Vary
 PACE_AFTER = 0.2  # share of a run's steps after which its pace tells the scheduler when it will end
 
 log = logging.getLogger(__name__)
+
+
+def configured_executor(settings=None):
+    """The executor the lab settings name (core.lab_settings `executor`): None for "local" (train in the
+    job's thread), one ProcessExecutor per process for "process", one RayExecutor per address for "ray"."""
+    from core.lab_settings import load_settings
+
+    settings = settings or load_settings()
+    if settings.executor == "local" or (settings.executor == "process" and os.name != "posix"):
+        return None  # the worker's pipe is handed over as a POSIX file descriptor
+    if settings.executor == "process":
+        from core.process_executor import shared_executor
+
+        return shared_executor()
+    from core.ray_executor import RayExecutor
+
+    address = settings.ray_address or "local"
+    with _configured_lock:
+        return _configured.setdefault(address, RayExecutor(address))
+
+
+_configured: dict = {}  # Ray address -> RayExecutor
+_configured_lock = threading.Lock()
 
 
 @dataclass(kw_only=True)
@@ -48,7 +70,7 @@ class BackgroundJob:
     memory: list[int] | None = None  # peak bytes per run, for admission and packing (None: not checked)
     shared_seconds: list[dict] | None = None  # per run, {cache key: seconds} of its estimate another run may have done
     journal: Path | None = None  # the session folder whose .pending journal keeps this job until it ends
-    executor: object | None = None  # where runs train (a core.ray_executor.RayExecutor); None: as lab settings say
+    executor: object | None = None  # where runs train (core.executors); None: as the lab settings say
 
     thread_name = "job"  # threads show up as tl-lab-<thread_name>-<id> in dumps and logs
 
@@ -143,7 +165,7 @@ class BackgroundJob:
         raise NotImplementedError
 
     def _engine(self):
-        """The executor given, else the lab settings' (None: train in this process)."""
+        """The executor given, else the lab settings' (None: train in this thread)."""
         return self.executor if self.executor is not None else configured_executor()
 
     def _work(self) -> None:

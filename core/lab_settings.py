@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 SETTINGS_FILE = Path(".streamlit/lab.toml")
+EXECUTORS = ("process", "local", "ray")  # where jobs train (core.executors.configured_executor)
 
 # Measured on this 2-core machine (bench/scheduler_slots.py): two MiniLM `full` runs side by side in
 # threads finish in 0.58x the wall time of one after the other (2,000 sentences; 0.66x at 300), since
@@ -71,7 +72,7 @@ class LabSettings:
     max_epochs: int = 20
     keep_days: float = 14.0  # unpublished runs older than this are removed
     runs_max_gb: float = 5.0  # the runs folder is kept under this size (oldest unpublished runs go first)
-    executor: str = "local"  # where jobs train: "local" (this process) or "ray" (core.ray_executor)
+    executor: str = "process"  # where jobs train: "process" (worker processes), "local" (the job's thread), "ray"
     ray_address: str = "local"  # with executor "ray": "local" (start Ray here), "auto", HOST:6379 or ray://HOST:10001
 
     @property
@@ -86,8 +87,8 @@ class LabSettings:
 def load_settings(path: Path = SETTINGS_FILE, environ=os.environ) -> LabSettings:
     """Defaults, then `path` (a TOML file, if present), then `TL_LAB_<NAME>` environment variables.
 
-    A value that is not a number (or for `executor`, not local or ray) is an error naming the setting,
-    so a typo never passes silently."""
+    A value that is not a number (or for `executor`, not one of EXECUTORS) is an error
+    naming the setting, so a typo never passes silently."""
     values: dict = {}
     if Path(path).is_file():
         values.update(tomllib.loads(Path(path).read_text()))
@@ -110,8 +111,8 @@ def load_settings(path: Path = SETTINGS_FILE, environ=os.environ) -> LabSettings
             raise ValueError(f"Lab setting {name} must be a number, not {value!r}.") from None
         if parsed[name] < 0:
             raise ValueError(f"Lab setting {name} must not be negative (got {value!r}).")
-    if parsed.get("executor", "local") not in ("local", "ray"):
-        raise ValueError(f"Lab setting executor must be 'local' or 'ray', not {parsed['executor']!r}.")
+    if parsed.get("executor", "process") not in EXECUTORS:
+        raise ValueError(f"Lab setting executor must be one of {', '.join(EXECUTORS)}, not {parsed['executor']!r}.")
     return LabSettings(**parsed)
 
 

@@ -1,9 +1,9 @@
 """Ray as the cluster engine: each run of a queue, or cell of a sweep, trains as one Ray task.
 
 `RayExecutor(address).run_queue(...)` / `.run_sweep(...)` take and return what core.compare.run_queue
-and core.sweep.run_sweep_on_splits do, so callers switch engines by one setting: core.lab_settings'
-`executor = "ray"` (core.jobs) or the CLI's `--executor ray --ray-address ADDR`. Ray is imported when
-an executor first connects, never before: without one, nothing changes.
+and core.sweep.run_sweep_on_splits do (core.executors), so callers switch engines by one setting:
+core.lab_settings' `executor = "ray"` (core.jobs) or the CLI's `--executor ray --ray-address ADDR`.
+Ray is imported when an executor first connects, never before: without one, nothing changes.
 
 - Resources: `cpus_per_run` CPUs, a GPU when the device is cuda (or auto on a cluster with GPUs), and
   the run's estimated peak memory (core.training.estimate_run_bytes) as Ray's `memory`, so Ray puts it
@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import queue
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,44 +37,14 @@ from typing import Callable
 # No torch up here (core.training & co. are imported where used): the channel actor's process needs none.
 from core import events as ev
 from core.errors import LabError
-from core.results import RunResult
+from core.executors import OffThreadExecutor, SavedFiles, unreported_result  # noqa: F401 - SavedFiles re-exported
 
 FLUSH_SECONDS = 0.2  # a task sends its events (and reads the stop flag) at most this often
 POLL_SECONDS = 0.1  # how often the caller collects events and passes Cancel on
 GRACE_SECONDS = 10.0  # after Cancel, a task still running this long is interrupted
 ENV_PASSED = ("TL_LAB_", "HF_", "TRANSFORMERS_", "TOKENIZERS_PARALLELISM", "OMP_WAIT_POLICY")
 
-_init_lock, _configured = threading.Lock(), {}  # ray.init once per process; one executor per configured address
-
-
-def configured_executor(settings=None) -> RayExecutor | None:
-    """None (train here) or, for lab setting executor = "ray", one RayExecutor per address (no Ray import)."""
-    from core.lab_settings import load_settings
-
-    settings = settings or load_settings()
-    if settings.executor != "ray":
-        return None
-    address = settings.ray_address or "local"
-    return _configured.setdefault(address, RayExecutor(address))  # atomic under the GIL
-
-
-class SavedFiles:
-    """A trained model's folder as bytes (what Predictor.save wrote inside the task). It stands in for
-    the predictor when the caller saves the run: `save(folder)` writes the same files there."""
-
-    def __init__(self, files: dict[str, bytes]):
-        self.files = files
-
-    @classmethod
-    def of(cls, predictor) -> SavedFiles:
-        with tempfile.TemporaryDirectory() as tmp:
-            predictor.save(Path(tmp))
-            return cls({str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()})
-
-    def save(self, folder) -> None:
-        for name, data in self.files.items():
-            (Path(folder) / name).parent.mkdir(parents=True, exist_ok=True)
-            (Path(folder) / name).write_bytes(data)
+_init_lock = threading.Lock()  # ray.init once per process
 
 
 class _Relay:
@@ -144,13 +113,6 @@ class _Channel:
         self.stopped = True
 
 
-def _result(config, splits, status: str, reason: str) -> RunResult:
-    """A run's result when its task never reported one (cancelled, failed, or no node fits it)."""
-    return RunResult(strategy=config.strategy, status=status, reason=reason, model=config.model,
-                     labels=list(splits.label_names), task=splits.task, n_train=len(splits.train),
-                     n_val=len(splits.val), n_test=len(splits.test), config=config.to_dict())
-
-
 def _reason(exc: BaseException) -> str:
     """One line saying why a task failed (a RayTaskError carries the task's own exception)."""
     cause = getattr(exc, "cause", None) or exc
@@ -182,7 +144,7 @@ def _in_lasting_thread(init: Callable) -> None:
         raise failure
 
 
-class RayExecutor:
+class RayExecutor(OffThreadExecutor):
     """Queues (core.compare.run_queue) and sweeps (core.sweep.run_sweep_on_splits) as Ray tasks. `address`:
     "local" starts Ray in this process, else ray.init(address=...): "auto", "HOST:6379", "ray://HOST:10001";
     `init_options` go to ray.init too (num_cpus, ...). A process already connected keeps its connection."""
@@ -220,55 +182,8 @@ class RayExecutor:
             self.started_here = False
             self.connect().shutdown()
 
-    def run_queue(self, configs: list, splits, runs_root: Path | None, on_event: Callable | None = None,
-                  stop: threading.Event | None = None, data_info: dict | None = None, on_run: Callable | None = None,
-                  results: list | None = None, slot: Callable | None = None) -> list[RunResult]:
-        """core.compare.run_queue on Ray: the same arguments, results and saved runs. `results` fills in
-        queue order; with runs side by side, `on_run(index, config)` is called again whenever the events
-        passed to `on_event` switch runs, so a reader's "current run" (core.jobs.Job) stays right."""
-        from core.compare import _save
-
-        results = [] if results is None else results
-        first, ended = len(results), {}
-
-        def finish(index, config, run_splits, outcome) -> None:
-            if outcome is None:
-                ended[index] = _result(config, run_splits, "cancelled", "Cancelled before it started.")
-            else:
-                if runs_root is not None and outcome.result.ok:
-                    _save(outcome, runs_root, data_info)
-                ended[index] = outcome.result
-            while len(results) - first in ended:
-                results.append(ended[len(results) - first])
-
-        call = _Call(self, finish, on_event, on_run, stop, keep_model=runs_root is not None)
-        call.run(len(configs), lambda index: (configs[index], splits), slot)
-        return results
-
-    def run_sweep(self, pool, base, strategies: list[str], vary, seeds: int, n_train: int | None = None,
-                  on_record: Callable | None = None, stop=None, slot: Callable | None = None) -> list:
-        """core.sweep.run_sweep_on_splits on Ray: the same plan, samples and records (in plan order);
-        `on_record` is called as runs end. Runs Cancel took back before they started leave no record."""
-        from core.sweep import DEFAULT_N_TRAIN, SweepRecord, _run_setup, check_sweepable, sweep_plan
-
-        check_sweepable(pool)
-        n_train = min(n_train or DEFAULT_N_TRAIN, len(pool.train))
-        plan = sweep_plan(strategies, vary, seeds)
-        records: dict = {}
-
-        def finish(index, config, splits, outcome) -> None:
-            if outcome is None:
-                return
-            result, run = outcome.result, plan[index]
-            records[index] = SweepRecord(run.strategy, vary.setting, run.value, len(splits.train), run.seed,
-                                         result.status, result.test_accuracy, result.macro_f1, result.train_seconds,
-                                         result.reason)
-            if on_record is not None:
-                on_record(records[index])
-
-        call = _Call(self, finish, None, None, stop, keep_model=False)
-        call.run(len(plan), lambda index: _run_setup(pool, base, vary, plan[index], n_train), slot)
-        return [records[index] for index in sorted(records)]
+    def new_call(self, finish: Callable, on_event, on_run, stop, keep_model: bool) -> _Call:
+        return _Call(self, finish, on_event, on_run, stop, keep_model)
 
 
 class _Call:
@@ -397,4 +312,4 @@ class _Call:
 
         failed = status == "failed"
         self.emit(index, ev.RunFailed(config.strategy, reason) if failed else ev.RunCancelled(config.strategy))
-        return TrainOutcome(_result(config, splits, status, reason))
+        return TrainOutcome(unreported_result(config, splits, status, reason))

@@ -14,6 +14,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # precision "auto" is bf16 on CPUs with native bf16 and fp32 elsewhere: tests pin fp32 so that they
 # behave alike on every CI machine; the bf16 path has tests of its own that ask for it by name.
 os.environ.setdefault("TL_LAB_FP32", "1")
+# Unit tests train in the job's own thread, where their monkeypatches reach the training; the worker
+# processes that a server trains in by default have tests of their own (test_process_executor.py), and
+# the servers started for browser tests (tests/live_app.py) use them.
+os.environ.setdefault("TL_LAB_EXECUTOR", "local")
 
 
 @pytest.fixture(scope="session")

@@ -39,12 +39,14 @@ def streamlit_server(runs_dir: Path, log_path: Path, env: dict | None = None,
     """`streamlit run app.py` on a free port, saving runs in `runs_dir`; yields the app's URL.
     `env` adds environment variables; the server's Popen is appended to `processes` when given;
     `cpus` pins the server to those CPU cores; `app_dir` is a checkout other than this one to serve.
+    The server trains in its default worker processes (core.process_executor) unless `env` says otherwise.
 
     The file watcher is off: an edit to any project file while the server runs would make
     Streamlit unload every project module (losing loaded data and caches) at the next rerun.
     """
     port = port or free_port()
-    env = {**os.environ, "TL_LAB_RUNS": str(runs_dir), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+    inherited = {k: v for k, v in os.environ.items() if k != "TL_LAB_EXECUTOR"}  # it trains as a class server does
+    env = {**inherited, "TL_LAB_RUNS": str(runs_dir), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            **(env or {})}
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false",

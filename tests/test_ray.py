@@ -19,7 +19,8 @@ from tests.support import wait_for_first_step
 from core import events as ev
 from core.config import RunConfig
 from core.lab_settings import LabSettings, load_settings
-from core.ray_executor import RayExecutor, configured_executor, train_in_task
+from core.jobs import configured_executor
+from core.ray_executor import RayExecutor, train_in_task
 from core.vary import SIZE, Vary
 
 pytestmark = pytest.mark.slow
@@ -64,13 +65,13 @@ assert "ray" not in sys.modules, "ray was imported"
 
 
 def test_settings_choose_the_executor():
-    assert configured_executor(LabSettings()) is None
+    assert configured_executor(LabSettings(executor="local")) is None
     settings = load_settings(Path("/nonexistent"), {"TL_LAB_EXECUTOR": "ray", "TL_LAB_RAY_ADDRESS": "auto"})
     assert (settings.executor, settings.ray_address) == ("ray", "auto")
     executor = configured_executor(settings)
     assert isinstance(executor, RayExecutor) and executor.address == "auto"
     assert configured_executor(settings) is executor  # one per address
-    with pytest.raises(ValueError, match="executor must be 'local' or 'ray'"):
+    with pytest.raises(ValueError, match="executor must be one of process, local, ray"):
         load_settings(Path("/nonexistent"), {"TL_LAB_EXECUTOR": "slurm"})
 
 
