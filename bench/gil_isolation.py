@@ -15,7 +15,7 @@ For each, the run's seconds, and the busy threads' loops per second (the page wo
 Runs: TF-IDF on Rotten Tomatoes (2,000 training sentences) and a MiniLM `full` fine-tune (200 sentences,
 one epoch, max length 64).
 
-    python bench/run.py gil_isolation [--busy 4] [--quick]
+    python bench/run.py gil_isolation [--busy 4] [--runs tfidf,full] [--thread-limit 600] [--quick]
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ from core.training import train
 
 def add_arguments(p) -> None:
     p.add_argument("--busy", type=int, default=4, help="threads (or processes) of pure-Python work beside the run")
+    p.add_argument("--runs", default="tfidf,full", help="which runs: tfidf, full")
+    p.add_argument("--thread-limit", type=float, default=600.0,
+                   help="seconds after which the run in a thread is stopped and reported as over this")
 
 
 def _loop(stop, counts: list, index: int) -> None:
@@ -82,18 +85,24 @@ class _BusyProcesses:
             process.join()
 
 
-def _in_thread(config, splits) -> float:
-    took = []
+def _in_thread(config, splits, limit: float | None = None) -> float | None:
+    """The run's seconds in a thread of this process; None if it was still training after `limit` s
+    (then it is cancelled)."""
+    took, stop = [], threading.Event()
 
     def work():
         started = time.perf_counter()
-        outcome = train(config, splits)
-        assert outcome.result.ok, outcome.result.reason
+        outcome = train(config, splits, stop=stop)
+        assert outcome.result.ok or stop.is_set(), outcome.result.reason
         took.append(time.perf_counter() - started)
 
     thread = threading.Thread(target=work)
     thread.start()
-    thread.join()
+    thread.join(limit)
+    if thread.is_alive():
+        stop.set()
+        thread.join()
+        return None
     return took[0]
 
 
@@ -105,20 +114,21 @@ def _in_worker(executor, config, splits) -> float:
     return time.perf_counter() - started
 
 
-def _case(config, splits, busy: int, executor) -> dict:
+def _case(config, splits, busy: int, executor, limit: float) -> dict:
     train(config, splits)  # warm-up here: files in the page cache
     _in_worker(executor, config, splits)  # and a warm worker
     alone = _in_thread(config, splits)
     with _BusyThreads(busy) as threads:
-        in_thread = _in_thread(config, splits)
+        in_thread = _in_thread(config, splits, limit)
     with _BusyThreads(busy) as workers:
         in_worker = _in_worker(executor, config, splits)
     with _BusyProcesses(busy):
         cpu_only = _in_thread(config, splits)
     with _BusyThreads(busy) as idle_server:
         time.sleep(3.0)
-    return {"alone_seconds": alone, "in_thread_seconds": in_thread, "in_worker_seconds": in_worker,
-            "cpu_only_seconds": cpu_only, "in_thread_slowdown": in_thread / alone,
+    return {"alone_seconds": alone, "in_thread_seconds": in_thread, "in_thread_limit_seconds": limit,
+            "in_worker_seconds": in_worker, "cpu_only_seconds": cpu_only,
+            "in_thread_slowdown": in_thread / alone if in_thread else None,
             "in_worker_slowdown": in_worker / alone, "cpu_only_slowdown": cpu_only / alone,
             "page_loops_per_second": {"nothing_training": idle_server.rate, "training_in_thread": threads.rate,
                                       "training_in_worker": workers.rate}}
@@ -131,10 +141,12 @@ def run(args) -> dict:
     full_splits = make_splits(load_bundled("rotten_tomatoes"), n_train=40 if args.quick else 200, n_test=100, seed=0)
     executor = ProcessExecutor(keep_warm=1)
     try:
-        cases = {"tfidf": _case(RunConfig(strategy="tfidf"), tfidf_splits, busy, executor)}
-        if not args.quick:
+        cases = {}
+        if "tfidf" in args.runs:
+            cases["tfidf"] = _case(RunConfig(strategy="tfidf"), tfidf_splits, busy, executor, args.thread_limit)
+        if "full" in args.runs and not args.quick:
             cases["full"] = _case(RunConfig(strategy="full", epochs=1, max_length=64, patience=0), full_splits, busy,
-                                  executor)
+                                  executor, args.thread_limit)
     finally:
         executor.close()
     return {"busy": busy, "n_train": {"tfidf": len(tfidf_splits.train), "full": len(full_splits.train)},
