@@ -9,8 +9,8 @@ as the classroom bench judges the forecasts shown: |start - expected| / (start -
 10 s or more, the teacher's run-through left out. Then the median and p90 per class.
 
 What a replay cannot have: a running ticket's pace (the speed of its steps) is stood in for by its
-true end once a fifth of it has run, so every policy forecasts a little better here than in a live
-class; and the policy may start tickets in another order than the class did, with each still taking
+true end once a fifth of it has run (not for TF-IDF runs, which log no steps: live, their pace is never
+known), so every policy forecasts a little better here than in a live class; and the policy may start tickets in another order than the class did, with each still taking
 the time it took there. Comparing policies on the same recordings is like for like.
 
     python bench/run.py forecast_replay [--against 80df638] [--classes bench/classes/n5_67bc8a7.json ...]
@@ -36,6 +36,7 @@ from core import scheduler as current_scheduler
 CLASSES = ROOT / "bench" / "classes"
 EVERY = 5.0  # seconds between forecasts taken, as the scheduler keeps the ones shown (SHOWN_EVERY)
 PACE_AFTER = 0.2  # share of a ticket's run after which its pace is known (core.jobs.PACE_AFTER)
+WITHOUT_STEPS = ("tfidf",)  # runs that log no optimizer steps: a live class never knows their pace either
 
 
 def add_arguments(p) -> None:
@@ -93,8 +94,9 @@ def replay(scheduler_module, recorded: dict) -> dict:
             ticket = scheduler.submit(recorded_ticket["session"], recorded_ticket["label"], recorded_ticket["seconds"],
                                       recorded_ticket["memory"], chain=recorded_ticket["session"],
                                       group=recorded_ticket["group"], **extra)
-            ticket.left = (lambda i=i: started[i] + took[i] - now[0]
-                           if i in started and now[0] - started[i] >= PACE_AFTER * took[i] else None)
+            paced = recorded_ticket["group"] not in WITHOUT_STEPS
+            ticket.left = (lambda i=i, paced=paced: started[i] + took[i] - now[0]
+                           if paced and i in started and now[0] - started[i] >= PACE_AFTER * took[i] else None)
             live[i] = ticket
         else:
             scheduler.release(live[i], completed=recorded_ticket["state"] == "done")

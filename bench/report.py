@@ -548,6 +548,15 @@ def gil_isolation(d: dict) -> tuple[str, bool]:
     return "; ".join(parts), ok
 
 
+def gil_isolation_gpu(d: dict) -> tuple[str, bool]:
+    case = d["cases"]["full"]
+    thread = (f"{case['in_thread_seconds']:.1f} s" if case["in_thread_seconds"] is not None
+              else f"still training after {case['in_thread_limit_seconds']:.0f} s (stopped)")
+    ok = case["in_thread_seconds"] is None or case["in_worker_seconds"] < case["in_thread_seconds"]
+    return (f"200 sentences alone {case['alone_seconds']:.2f} s; beside {d['busy']} busy server threads: in a thread "
+            f"{thread}, in a worker process {case['in_worker_seconds']:.2f} s", ok)
+
+
 CLASS_TARGET = "all finish, private; switch p95 < 1.5 s; expected start shown and place within 20%"
 
 
@@ -635,7 +644,11 @@ ROWS = (
         "python bench/run.py scheduler_slots --n-train 2000 --tag n2000"),
     Row("a run beside the server's page work (busy Python threads): trained in the job's thread vs in a worker "
         "process (the default)", "gil_isolation", "worker quicker than thread", gil_isolation,
-        lambda d: "full" in d["cases"], "python bench/run.py gil_isolation"),
+        lambda d: "full" in d["cases"] and "tfidf" in d["cases"] and not d["machine"]["cuda"],
+        "python bench/run.py gil_isolation"),
+    Row("... the same on one GPU: a `full` MiniLM run beside four busy server threads", "gil_isolation",
+        "worker quicker than thread", gil_isolation_gpu, lambda d: d["machine"]["cuda"] and "full" in d["cases"],
+        "python bench/run.py gil_isolation --runs full --thread-limit 90"),
     Row("Ray executor, local cluster on this machine: RT sweep frozen + tfidf x 100/300/1,000 x 2 seeds, "
         "wall and overhead per task vs training here", "ray_sweep", "same TF-IDF records", ray_overhead,
         lambda d: d["settings"]["sizes"] == [100, 300, 1000] and d["settings"]["seeds"] == 2,

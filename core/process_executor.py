@@ -249,6 +249,13 @@ class _ProcessCall:
     def train(self, config, splits):
         """The run's TrainOutcome from a worker; a worker's death or Cancel's deadline become results."""
         worker = self.executor.take()
+        try:
+            return self._train_in(worker, config, splits)
+        except BaseException:  # this thread failed (not the run): leave no worker training for nobody
+            worker.kill()
+            raise
+
+    def _train_in(self, worker: _Worker, config, splits):
         if not worker.send(("train", config, splits, self.keep_model)):
             return self.unreported(config, splits, "failed", f"The training process {worker.death_words()}.")
         cancelled_at = None
@@ -262,8 +269,9 @@ class _ProcessCall:
                     for event in payload:
                         self.emit(event)
                     continue
+                outcome = payload if kind == "done" else self.unreported(config, splits, "failed", payload)
                 self.executor.give_back(worker)
-                return payload if kind == "done" else self.unreported(config, splits, "failed", payload)
+                return outcome
             if not worker.alive():
                 return self.unreported(config, splits, "failed", f"The training process {worker.death_words()}.")
             if self.stopping():

@@ -26,7 +26,8 @@ ticket's place in line and expected start and end come from. Three things make t
 - shared work: what one run does for all (a frozen run's encoder passes over the lesson's texts, kept
   by core.features) is expected of the first run to start, not of every run;
 - pace: a running ticket whose steps say it will end later than planned moves its end, and the
-  queued tickets of its strategy (and the others by the load's share of it).
+  queued tickets of its strategy (and the others by the load's share of it); one with no steps to go
+  by (TF-IDF) that has overrun its estimate is expected to overrun as much again.
 The classroom bench (bench/classroom.py) checks the forecasts against what happened.
 """
 
@@ -257,9 +258,10 @@ class Scheduler:
 
     def forecast(self) -> dict[int, Forecast]:
         """Expected start, end and place in line of every waiting and running ticket, by ticket id:
-        the policy played forward on estimated durations (a running ticket ends at its estimate, or soon
-        if it overran; later if the pace of its steps says so, and then queued tickets of its strategy are
-        expected to run that much slower, the others by the load's share of it). Cached per state of the
+        the policy played forward on estimated durations (a running ticket ends at its estimate; later if
+        the pace of its steps says so, or, with no steps to go by, when it has overrun as much again as it
+        has so far; either way queued tickets of its strategy are expected to run that much slower, the
+        others by the load's share of it). Cached per state of the
         queue for a second."""
         with self._lock:
             now = self.clock()
@@ -277,6 +279,8 @@ class Scheduler:
                 expected, elapsed = self.expected_seconds(t), now - (t.started_at or now)
                 left[t.id] = max(expected - elapsed, 0.05 * expected, 0.5)
                 at_its_pace = t.left() if t.left is not None else None
+                if at_its_pace is None and elapsed > expected:  # overran, and no steps to tell its pace by (TF-IDF,
+                    at_its_pace = elapsed - expected  # a frozen run still encoding): expect it to overrun as much again
                 if at_its_pace is not None and at_its_pace > left[t.id]:  # slower than planned: this class's load
                     left[t.id] = at_its_pace
                     pace[t.group] = max(pace.get(t.group, 0.0), (elapsed + at_its_pace) / expected)

@@ -106,6 +106,23 @@ def test_a_run_slower_than_planned_moves_the_forecasts_by_its_own_pace():
     assert scheduler.forecast()[same.id].start == pytest.approx(clock.now + 40)
 
 
+def test_a_run_with_no_steps_that_overran_is_expected_to_overrun_as_much_again():
+    """TF-IDF logs no steps: once it has run past its estimate, that overrun is all there is to go by."""
+    clock = Clock()
+    scheduler = Scheduler(slots=1, short_slots=0, clock=clock)
+    running_run = scheduler.submit("alice", "tfidf", 2, chain="a", group="tfidf")
+    same = scheduler.submit("bob", "tfidf", 2, chain="b", group="tfidf")
+    clock.now += 1.5  # within its estimate: the plan stands
+    scheduler._forecast = None
+    assert scheduler.forecast()[same.id].start == pytest.approx(clock.now + 0.5)
+    clock.now += 4.5  # 6 s of an estimated 2: it is expected to take 4 s more, and the next TF-IDF run 10 s
+    scheduler._forecast = None
+    forecast = scheduler.forecast()
+    assert forecast[running_run.id].end == pytest.approx(clock.now + 4)
+    assert forecast[same.id].start == pytest.approx(clock.now + 4)
+    assert forecast[same.id].end - forecast[same.id].start == pytest.approx(10)
+
+
 def test_a_cancelled_wait_gives_the_place_back():
     scheduler = Scheduler(slots=1, short_slots=0)
     scheduler.submit("alice", "long", 100, chain="a")
