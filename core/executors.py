@@ -46,6 +46,16 @@ def unreported_result(config, splits, status: str, reason: str) -> RunResult:
                      n_val=len(splits.val), n_test=len(splits.test), config=config.to_dict())
 
 
+def unreported_outcome(emit: Callable, config, splits, status: str, reason: str):
+    """The outcome of a run whose trainer never reported its end, after `emit`ting the event it would have
+    sent (RunFailed or RunCancelled)."""
+    from core import events as ev
+    from core.training import TrainOutcome
+
+    emit(ev.RunFailed(config.strategy, reason) if status == "failed" else ev.RunCancelled(config.strategy))
+    return TrainOutcome(unreported_result(config, splits, status, reason))
+
+
 class OffThreadExecutor:
     """run_queue and run_sweep for an engine that trains each run away from the caller's thread.
     A subclass gives `new_call(finish, on_event, on_run, stop, keep_model)`: an object whose

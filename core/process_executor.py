@@ -48,8 +48,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable
 
-from core import events as ev
-from core.executors import OffThreadExecutor, SavedFiles, unreported_result
+from core.executors import OffThreadExecutor, SavedFiles, unreported_outcome
 
 FLUSH_SECONDS = 0.2  # a worker sends its events at most this often
 POLL_SECONDS = 0.1  # how often the job's thread looks for events, the worker's end and Cancel
@@ -135,10 +134,11 @@ class _Worker:
     `__main__` again in the child, and under Streamlit that is the app script (Streamlit puts the page
     script in sys.modules["__main__"]), so every worker would start a page and die."""
 
-    def __init__(self, niceness: int):
+    def __init__(self, niceness: int, env: dict):
         self.conn, child = multiprocessing.Pipe()
         root = str(Path(__file__).resolve().parent.parent)  # where `core` is, wherever the server started
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
+        env = {**os.environ, **env,
+               "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
         self.process = subprocess.Popen([sys.executable, "-m", "core.process_executor", str(child.fileno()),
                                          str(niceness)], pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
         child.close()
@@ -199,8 +199,8 @@ class ProcessExecutor(OffThreadExecutor):
                 worker = self._idle.pop()
                 if worker.alive():
                     return worker
-            self._share_feature_cache()
-        return _Worker(self.niceness)
+            env = self._worker_env()
+        return _Worker(self.niceness, env)
 
     def give_back(self, worker: _Worker) -> None:
         with self._lock:
@@ -216,13 +216,14 @@ class ProcessExecutor(OffThreadExecutor):
         for worker in idle:
             worker.close()
 
-    def _share_feature_cache(self) -> None:
-        """One disk cache of frozen features for every worker (spawned workers inherit the environment)."""
+    def _worker_env(self) -> dict:
+        """One disk cache of frozen features for every worker (the server's own environment is left alone)."""
         if os.environ.get("TL_LAB_FEATURE_CACHE"):
-            return
-        self._cache_made = tempfile.mkdtemp(prefix="tl-lab-features-")
-        os.environ["TL_LAB_FEATURE_CACHE"] = self._cache_made
-        atexit.register(shutil.rmtree, self._cache_made, True)
+            return {}
+        if not self._cache_made:
+            self._cache_made = tempfile.mkdtemp(prefix="tl-lab-features-")
+            atexit.register(shutil.rmtree, self._cache_made, True)
+        return {"TL_LAB_FEATURE_CACHE": self._cache_made}
 
 
 class _ProcessCall:
@@ -290,12 +291,9 @@ class _ProcessCall:
 
     def unreported(self, config, splits, status: str, reason: str):
         """The outcome of a run whose worker never reported its end, and the event it would have sent."""
-        from core.training import TrainOutcome
-
         if status == "failed":
             log.error("run %s: %s", config.strategy, reason)
-        self.emit(ev.RunFailed(config.strategy, reason) if status == "failed" else ev.RunCancelled(config.strategy))
-        return TrainOutcome(unreported_result(config, splits, status, reason))
+        return unreported_outcome(self.emit, config, splits, status, reason)
 
 
 _shared: ProcessExecutor | None = None

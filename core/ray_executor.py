@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import Callable
 
 # No torch up here (core.training & co. are imported where used): the channel actor's process needs none.
-from core import events as ev
 from core.errors import LabError
-from core.executors import OffThreadExecutor, SavedFiles, unreported_result  # noqa: F401 - SavedFiles re-exported
+from core.executors import OffThreadExecutor, SavedFiles, unreported_outcome
 
 FLUSH_SECONDS = 0.2  # a task sends its events (and reads the stop flag) at most this often
 POLL_SECONDS = 0.1  # how often the caller collects events and passes Cancel on
@@ -308,8 +307,4 @@ class _Call:
 
     def unreported(self, index: int, config, splits, status: str, reason: str = "Cancelled by the user."):
         """The outcome of a run whose task never reported its end, and the event the task would have sent."""
-        from core.training import TrainOutcome
-
-        failed = status == "failed"
-        self.emit(index, ev.RunFailed(config.strategy, reason) if failed else ev.RunCancelled(config.strategy))
-        return TrainOutcome(unreported_result(config, splits, status, reason))
+        return unreported_outcome(lambda event: self.emit(index, event), config, splits, status, reason)

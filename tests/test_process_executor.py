@@ -56,6 +56,7 @@ def test_a_job_trains_in_a_worker_and_saves_runs_that_load_and_predict(executor,
         assert predictor.predict_outputs(["a fine film", "a dull film"]).shape[0] == 2
     pid = worker_pids(executor)
     assert pid and pid[0] != os.getpid()  # it trained in another process, which stays warm
+    assert "TL_LAB_FEATURE_CACHE" not in os.environ  # the workers' shared cache is theirs: this process unchanged
 
 
 def test_cancel_stops_a_run_in_a_worker_and_the_worker_trains_the_next_job(executor, tiny_model_dir,
