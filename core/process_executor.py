@@ -128,7 +128,7 @@ def _worker_main(conn, niceness: int) -> None:
 
 
 class _Worker:
-    """A worker process (`python -m core.process_executor FD`) and the server's end of its pipe.
+    """A worker process (`python -m core.process_executor FD NICENESS`) and the server's end of its pipe.
 
     Started as a new interpreter rather than with multiprocessing's spawn: spawn runs the parent's
     `__main__` again in the child, and under Streamlit that is the app script (Streamlit puts the page
