@@ -21,6 +21,7 @@ from core.process_executor import ProcessExecutor, shared_executor
 from core.store import list_runs
 from core.training import train
 from core.vary import SIZE, Vary
+from tests.support import wait_for_first_step
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +64,8 @@ def test_cancel_stops_a_run_in_a_worker_and_the_worker_trains_the_next_job(execu
                                                                            tiny_splits, tmp_path):
     long = RunConfig(strategy="full", model=tiny_model_dir, epochs=20, batch_size=2)
     job = Job([long, RunConfig(strategy="tfidf")], tiny_splits, tmp_path, executor=executor).start()
-    deadline = time.time() + 60
-    while not any(isinstance(e.event, ev.EpochEvaluated) for e in job.events_since(0)):
-        assert time.time() < deadline, "no epoch came back from the worker"
-        time.sleep(0.05)
+    wait_for_first_step(job, 60)
+    assert any(isinstance(e.event, ev.StepLogged) for e in job.events_since(0)), "no step came back from the worker"
     asked = time.time()
     job.cancel()
     wait(job, 30)
@@ -81,10 +80,8 @@ def test_cancel_stops_a_run_in_a_worker_and_the_worker_trains_the_next_job(execu
 def test_a_worker_killed_mid_run_fails_that_run_only(executor, tiny_model_dir, tiny_splits, tmp_path):
     long = RunConfig(strategy="full", model=tiny_model_dir, epochs=50, batch_size=2)
     job = Job([long, RunConfig(strategy="tfidf")], tiny_splits, tmp_path, executor=executor).start()
-    deadline = time.time() + 60
-    while not any(isinstance(e.event, ev.EpochEvaluated) for e in job.events_since(0)):
-        assert time.time() < deadline, "no epoch came back from the worker"
-        time.sleep(0.05)
+    wait_for_first_step(job, 60)
+    assert any(isinstance(e.event, ev.StepLogged) for e in job.events_since(0)), "no step came back from the worker"
     busy = [child.pid for child in psutil.Process().children() if "core.process_executor" in child.cmdline()
             and child.pid not in worker_pids(executor)]
     assert len(busy) == 1
