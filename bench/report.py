@@ -532,9 +532,12 @@ def gpu_memory_safe(d: dict) -> tuple[str, bool]:
 
 
 def slots(d: dict) -> tuple[str, bool | None]:
-    return (f"two `full` runs in turn {d['in_turn']['wall_seconds']:.0f} s, side by side "
+    where = "in worker processes" if d.get("executor") == "process" else "in threads of one process"
+    accuracies = sorted({run["accuracy"] for part in ("in_turn", "side_by_side") for run in d[part]["runs"]})
+    return (f"{where}: two `full` runs in turn {d['in_turn']['wall_seconds']:.0f} s, side by side "
             f"{d['side_by_side']['wall_seconds']:.0f} s ({d['side_by_side_wall_ratio']:.2f}x; each run "
-            f"{d['per_run_slowdown']:.2f}x slower)", None)
+            f"{d['per_run_slowdown']:.2f}x slower); held-out accuracies {', '.join(f'{a:.3f}' for a in accuracies)}",
+            None)
 
 
 def gil_isolation(d: dict) -> tuple[str, bool]:
@@ -641,7 +644,7 @@ ROWS = (
         "python bench/run.py gpu_memory"),
     Row("two MiniLM fine-tunes (2,000 RT sentences, 1 epoch) on this CPU: in turn vs side by side",
         "scheduler_slots", "(report)", slots, lambda d: d["n_train"] == 2000,
-        "python bench/run.py scheduler_slots --n-train 2000 --tag n2000"),
+        "python bench/run.py scheduler_slots --n-train 2000 --executor process --tag n2000_process"),
     Row("a run beside the server's page work (busy Python threads): trained in the job's thread vs in a worker "
         "process (the default)", "gil_isolation", "worker quicker than thread", gil_isolation,
         lambda d: "full" in d["cases"] and "tfidf" in d["cases"] and not d["machine"]["cuda"],
