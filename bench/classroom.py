@@ -325,6 +325,30 @@ async def results_caption(page) -> str:
     return (await shows.first.inner_text()).strip()
 
 
+async def watch_the_start(page, record: dict, finished_text, started: float, timeout: float,
+                          starts: Starts | None) -> None:
+    """After Start: whether the session waited in line (and the words it was shown), then the seconds to
+    its first live curve."""
+    main = page.locator('[data-testid="stMain"]')
+    queue = main.get_by_text("Waiting for its turn")
+    first_step = main.locator(".js-plotly-plot, [data-testid='stPlotlyChart']")
+    await page.get_by_text("Run 1 of").or_(queue).first.wait_for()
+    record["waited_in_line"] = await queue.count() > 0
+    record["stage"] = "started"
+    if starts is not None:
+        starts.one()
+    if record["waited_in_line"]:
+        try:  # the line may have moved on since: its turn came and the page redrew
+            record["queue_words"] = (await queue.first.inner_text(timeout=5_000)).strip()
+        except Exception:  # noqa: BLE001 - the words are a detail of the record
+            record["queue_words"] = None
+    try:
+        await first_step.or_(finished_text).first.wait_for(timeout=timeout * 1000)
+        record["first_curve_seconds"] = time.perf_counter() - started
+    except Exception:  # noqa: BLE001 - recorded as missing, not fatal
+        record["first_curve_seconds"] = None
+
+
 async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Event, index: int,
                       n_runs: int, timeout: float, switch_every: float, starts: Starts | None = None) -> dict:
     """One student: open the link, wait for everyone, Start, switch pages until finished, check Results."""
@@ -343,25 +367,8 @@ async def one_session(browser, url: str, ready: asyncio.Barrier, go: asyncio.Eve
         await go.wait()
         started = record["clicked_at"] = time.perf_counter()
         await start.click()
-        main = page.locator('[data-testid="stMain"]')
-        queue = main.get_by_text("Waiting for its turn")
-        first_step = main.locator(".js-plotly-plot, [data-testid='stPlotlyChart']")
         finished_text = page.get_by_text("Training finished")
-        await page.get_by_text("Run 1 of").or_(queue).first.wait_for()
-        record["waited_in_line"] = await queue.count() > 0
-        record["stage"] = "started"
-        if starts is not None:
-            starts.one()
-        if record["waited_in_line"]:
-            try:  # the line may have moved on since: its turn came and the page redrew
-                record["queue_words"] = (await queue.first.inner_text(timeout=5_000)).strip()
-            except Exception:  # noqa: BLE001 - the words are a detail of the record
-                record["queue_words"] = None
-        try:
-            await first_step.or_(finished_text).first.wait_for(timeout=timeout * 1000)
-            record["first_curve_seconds"] = time.perf_counter() - started
-        except Exception:  # noqa: BLE001 - recorded as missing, not fatal
-            record["first_curve_seconds"] = None
+        await watch_the_start(page, record, finished_text, started, timeout, starts)
         record["stage"] = "switching"
         socket.timing = True
         await switch_pages(page, finished_text, started + timeout, switch_every, record["switch_seconds"])
@@ -488,6 +495,29 @@ def start_of_class(records: list[dict]) -> float:
     return min((r["clicked_at"] for r in records if "clicked_at" in r), default=time.perf_counter())
 
 
+def spread(values: list) -> dict:
+    return {"count": len(values), "p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
+            "max": max(values, default=None)}
+
+
+def session_times(records: list[dict]) -> dict:
+    """The sessions' wall times, first curves and page switches (in the browser and as the server answered),
+    summarized; each record keeps only its number of switches."""
+    switches = [s for r in records for s in r["switch_seconds"]]
+    answered = [s for r in records for s in r.pop("server_switch_seconds", [])]
+    first_elements = [s for r in records for s in r.pop("server_first_element_seconds", [])]
+    for r in records:
+        r["switches"] = len(r.pop("switch_seconds"))
+    walls = [r["wall_seconds"] for r in records if r.get("finished")]
+    firsts = [r["first_curve_seconds"] for r in records if r.get("first_curve_seconds") is not None]
+    return {"session_wall_seconds": {"min": min(walls, default=None), "median": percentile(walls, 0.5),
+                                     "max": max(walls, default=None)},
+            "first_curve_seconds": {"median": percentile(firsts, 0.5), "max": max(firsts, default=None)},
+            "page_switch_seconds": spread(switches),
+            "server_answer_seconds": {**spread(answered), "first_element_p50": percentile(first_elements, 0.5),
+                                      "first_element_p95": percentile(first_elements, 0.95)}}
+
+
 def run(args) -> dict:
     from core.lab_settings import load_settings
     from tests.live_app import CHROMIUM, streamlit_server
@@ -526,13 +556,6 @@ def run(args) -> dict:
         ticket_log = log_path.read_text().splitlines() if log_path.exists() else []
         if server_cpus:
             os.sched_setaffinity(0, set(cores))
-    switches = [s for r in records for s in r["switch_seconds"]]
-    answered = [s for r in records for s in r.pop("server_switch_seconds", [])]
-    first_elements = [s for r in records for s in r.pop("server_first_element_seconds", [])]
-    for r in records:
-        r["switches"] = len(r.pop("switch_seconds"))
-    walls = [r["wall_seconds"] for r in records if r.get("finished")]
-    firsts = [r["first_curve_seconds"] for r in records if r.get("first_curve_seconds") is not None]
     return {"sessions": sessions, "strategies": strategies, "lesson_url": url.split("?", 1)[1],
             "settings": {"switch_every_seconds": args.switch_every, "browser_nice": args.browser_nice,
                          "browser_group_nice": args.browser_group_nice, "autogroup": autogroup_enabled(),
@@ -540,16 +563,7 @@ def run(args) -> dict:
                          "server_cpus": sorted(server_cpus) if server_cpus else "shared"},
             "all_finished": all(r.get("finished") for r in records),
             "all_saw_only_their_own_runs": all(r.get("only_own_runs") for r in records),
-            "wall_seconds": wall, "session_wall_seconds": {"min": min(walls, default=None),
-                                                           "median": percentile(walls, 0.5),
-                                                           "max": max(walls, default=None)},
-            "first_curve_seconds": {"median": percentile(firsts, 0.5), "max": max(firsts, default=None)},
-            "page_switch_seconds": {"count": len(switches), "p50": percentile(switches, 0.5),
-                                    "p95": percentile(switches, 0.95), "max": max(switches, default=None)},
-            "server_answer_seconds": {"count": len(answered), "p50": percentile(answered, 0.5),
-                                      "p95": percentile(answered, 0.95), "max": max(answered, default=None),
-                                      "first_element_p50": percentile(first_elements, 0.5),
-                                      "first_element_p95": percentile(first_elements, 0.95)},
+            "wall_seconds": wall, **session_times(records),
             "server_page_seconds": pages,
             "cpu_seconds": cpu_seconds,
             "peak_server_rss_bytes": memory.peak, "server_processes_most": 1 + memory.most_workers,

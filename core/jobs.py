@@ -49,12 +49,10 @@ def configured_executor(settings=None):
     from core.ray_executor import RayExecutor
 
     address = settings.ray_address or "local"
-    with _configured_lock:
-        return _configured.setdefault(address, RayExecutor(address))
+    return _configured.setdefault(address, RayExecutor(address))  # atomic under the GIL
 
 
 _configured: dict = {}  # Ray address -> RayExecutor
-_configured_lock = threading.Lock()
 
 
 @dataclass(kw_only=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 SETTINGS_FILE = Path(".streamlit/lab.toml")
-EXECUTORS = ("process", "local", "ray")  # where jobs train (core.executors.configured_executor)
+EXECUTORS = ("process", "local", "ray")  # where jobs train (core.jobs.configured_executor)
 
 # Measured on this 2-core machine (bench/scheduler_slots.py): two MiniLM `full` runs side by side in
 # threads finish in 0.58x the wall time of one after the other (2,000 sentences; 0.66x at 300), since
