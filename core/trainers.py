@@ -19,6 +19,7 @@ from torch import nn
 
 from core import events as ev
 from core import tasks
+from core.blas import one_blas_thread
 from core.batching import length_grouped_batches, token_batches, tokenize
 from core.errors import Cancelled, ConfigError
 from core.features import cached_features
@@ -222,6 +223,11 @@ def _tfidf_model(target, train_x, train_y, val_x, val_y, seed: int, stop):
 
 def train_tfidf(strategy, config, splits: Splits, emit, stop) -> Trained:
     """TF-IDF of words and bigrams + one linear model per target, its strength chosen on validation."""
+    with one_blas_thread():  # small matrices: BLAS threads only spin (core.blas)
+        return _train_tfidf(config, splits, emit, stop)
+
+
+def _train_tfidf(config, splits: Splits, emit, stop) -> Trained:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     started = time.perf_counter()
