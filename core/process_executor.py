@@ -21,8 +21,9 @@ How:
   still busy GRACE_SECONDS later is killed, and the run counts as cancelled.
 - A worker that dies (killed for memory, a crash in native code) fails only its run, with a reason;
   the job's next run gets a new worker and the scheduler never notices more than one failed run.
-- The model comes back as core.executors.SavedFiles (safetensors and JSON, no pickled objects), and
-  the caller saves the run as for a run trained in its own thread.
+- The worker writes the model's files (safetensors and JSON, no pickled objects) to a staging folder
+  the server names, and the run comes back with a core.executors.StagedFiles: saving the run moves that
+  folder into it, so a 91 MB MiniLM does not cross the pipe and the server's interpreter.
 - Frozen runs share their encoder passes through core.features' disk cache: the workers of one server
   get one cache folder (TL_LAB_FEATURE_CACHE, or a temporary one removed when the server stops), so a
   class's frozen runs encode the lesson's texts once, whichever worker trains them.
@@ -48,7 +49,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable
 
-from core.executors import OffThreadExecutor, SavedFiles, unreported_outcome
+from core.executors import OffThreadExecutor, StagedFiles, unreported_outcome
 
 FLUSH_SECONDS = 0.2  # a worker sends its events at most this often
 POLL_SECONDS = 0.1  # how often the job's thread looks for events, the worker's end and Cancel
@@ -92,8 +93,9 @@ class _Relay:
 
 def _worker_main(conn, niceness: int) -> None:
     """A worker's life: import the training code once, then train what the server sends until it
-    closes the pipe or says "quit". Messages in: ("train", config, splits, keep_model), ("stop",),
-    ("quit",); out: ("events", [...]), then ("done", TrainOutcome) or ("error", reason)."""
+    closes the pipe or says "quit". Messages in: ("train", config, splits, stage), ("stop",), ("quit",),
+    where `stage` is the folder to write the model to (None: no model kept); out: ("events", [...]), then
+    ("done", TrainOutcome) or ("error", reason)."""
     try:
         os.nice(niceness)
     except (AttributeError, OSError):  # not POSIX, or not permitted: train at normal priority
@@ -109,12 +111,15 @@ def _worker_main(conn, niceness: int) -> None:
             return
         if message[0] != "train":  # a "stop" that came after its run ended
             continue
-        _, config, splits, keep_model = message
+        _, config, splits, stage = message
         relay = _Relay(conn)
         try:
             outcome = train(config, splits, relay, relay)  # never raises for a run's own failure
-            model = SavedFiles.of(outcome.predictor) if keep_model and outcome.predictor is not None else None
-            reply = ("done", TrainOutcome(outcome.result, model, outcome.predictions if keep_model else None))
+            model = None
+            if stage is not None and outcome.predictor is not None:
+                outcome.predictor.save(Path(stage))
+                model = StagedFiles(stage)
+            reply = ("done", TrainOutcome(outcome.result, model, outcome.predictions if stage is not None else None))
         except Exception as exc:  # noqa: BLE001 - e.g. saving the model failed: the server says why
             reply = ("error", f"{type(exc).__name__}: {exc}")
         try:
@@ -187,7 +192,7 @@ class ProcessExecutor(OffThreadExecutor):
         self.keep_warm, self.niceness = keep_warm, niceness
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
-        self._cache_made = ""
+        self._cache_made = self._staging = ""
 
     def new_call(self, finish: Callable, on_event, on_run, stop, keep_model: bool) -> _ProcessCall:
         return _ProcessCall(self, finish, on_event, on_run, stop, keep_model)
@@ -215,6 +220,15 @@ class ProcessExecutor(OffThreadExecutor):
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.close()
+
+    def new_stage(self) -> str:
+        """An empty folder for a worker to write a run's model to (core.executors.StagedFiles), under one
+        temporary folder per server, removed when the server stops."""
+        with self._lock:
+            if not self._staging:
+                self._staging = tempfile.mkdtemp(prefix="tl-lab-models-")
+                atexit.register(shutil.rmtree, self._staging, True)
+        return tempfile.mkdtemp(dir=self._staging)
 
     def _worker_env(self) -> dict:
         """One disk cache of frozen features for every worker (the server's own environment is left alone)."""
@@ -245,19 +259,25 @@ class _ProcessCall:
                 if not go or self.stopping():
                     self.finish(index, config, splits, None)
                     continue
-                self.finish(index, config, splits, self.train(config, splits))
+                stage = self.executor.new_stage() if self.keep_model else None
+                try:
+                    self.finish(index, config, splits, self.train(config, splits, stage))
+                finally:  # saved runs moved it away; what is left belongs to no run
+                    if stage is not None:
+                        shutil.rmtree(stage, ignore_errors=True)
 
-    def train(self, config, splits):
-        """The run's TrainOutcome from a worker; a worker's death or Cancel's deadline become results."""
+    def train(self, config, splits, stage: str | None = None):
+        """The run's TrainOutcome from a worker (its model written to `stage`, when given); a worker's death
+        or Cancel's deadline become results."""
         worker = self.executor.take()
         try:
-            return self._train_in(worker, config, splits)
+            return self._train_in(worker, config, splits, stage)
         except BaseException:  # this thread failed (not the run): leave no worker training for nobody
             worker.kill()
             raise
 
-    def _train_in(self, worker: _Worker, config, splits):
-        if not worker.send(("train", config, splits, self.keep_model)):
+    def _train_in(self, worker: _Worker, config, splits, stage: str | None):
+        if not worker.send(("train", config, splits, stage)):
             return self.unreported(config, splits, "failed", f"The training process {worker.death_words()}.")
         cancelled_at = None
         while True:

@@ -58,6 +58,22 @@ def test_a_job_trains_in_a_worker_and_saves_runs_that_load_and_predict(executor,
     pid = worker_pids(executor)
     assert pid and pid[0] != os.getpid()  # it trained in another process, which stays warm
     assert "TL_LAB_FEATURE_CACHE" not in os.environ  # the workers' shared cache is theirs: this process unchanged
+    assert staged(executor) == []  # the models the workers wrote were moved into the runs
+
+
+def staged(executor) -> list:
+    """What is left in the folder the workers write models to."""
+    return sorted(Path(executor._staging).rglob("*")) if executor._staging else []
+
+
+def test_a_run_whose_saving_fails_leaves_no_model_files_behind(executor, tiny_model_dir, tiny_splits, tmp_path):
+    runs = tmp_path / "runs"
+    runs.write_text("a file where the runs folder should be")  # saving cannot make its folder
+    job = Job([RunConfig(strategy="frozen", model=tiny_model_dir, epochs=1)], tiny_splits, runs,
+              executor=executor).start()
+    wait(job)
+    assert job.results[0].status == "failed" and "saving the run failed" in job.results[0].reason
+    assert executor._staging and staged(executor) == []
 
 
 def test_cancel_stops_a_run_in_a_worker_and_the_worker_trains_the_next_job(executor, tiny_model_dir,
@@ -95,6 +111,7 @@ def test_a_worker_killed_mid_run_fails_that_run_only(executor, tiny_model_dir, t
     failed = [e.event for e in job.events_since(0) if isinstance(e.event, ev.RunFailed)]
     assert [f.reason for f in failed] == [first.reason]  # the page's live view hears of it too
     assert [folder.name.split("-")[2] for folder, _ in list_runs(tmp_path)] == ["tfidf"]
+    assert staged(executor) == []
 
 
 def test_a_sweep_trains_its_cells_in_workers(executor, tiny_splits):
