@@ -22,12 +22,20 @@ from core.loop import Optimization, train_step
 from core.models import TextClassifier, load_encoder, load_tokenizer, pick_device
 from core.strategies import decay_groups
 
-LOAD_SECONDS = 3.0  # reading the bundled ~90 MB checkpoint and building the model, measured on this machine
+# Reading the bundled ~90 MB checkpoint and building the model in a process that has imported torch and
+# transformers already (the dashboard's workers are kept warm): a frozen run whose encoder passes were
+# done by an earlier run took 0.35 s in one process, 0.7-1.6 s in the workers of a 20-session class,
+# where this was 3.0 s and the scheduler expected 4-6 s of each such run (bench/classroom.py).
+LOAD_SECONDS = 1.0
 # Gradient checkpointing runs each block's forward again in the backward pass: measured 1.51x (fp32) and
 # 1.55x (bf16) per MiniLM step, batch 16 x 256 tokens, on this machine (README, "Design choices").
 CHECKPOINTING_STEP_COST = 1.5
 PROBE_SECONDS = 6.0  # loading a model and timing its steps (measure_token_costs), measured here
-TFIDF_SECONDS = 2.0  # TF-IDF and its small grid of linear models on a few thousand texts, measured here
+# TF-IDF and its grid of linear models (one BLAS thread, core.blas) grow with the text they read: on this
+# machine 0.28 s for Rotten Tomatoes 1,000 (0.19 M characters with validation and test), 0.47 s for 4,000,
+# 0.87 / 3.56 / 6.13 s for IMDb 500 / 2,000 / 4,000 (1.4 / 3.8 / 6.9 M characters).
+TFIDF_SECONDS = 0.15
+TFIDF_SECONDS_PER_MILLION_CHARACTERS = 0.9
 
 
 @dataclass(frozen=True)
@@ -165,8 +173,9 @@ def features_shared_seconds(config, splits) -> dict[str, float]:
 
 
 def tfidf_run_seconds(config, splits) -> float:
-    """TF-IDF takes seconds whatever the settings."""
-    return TFIDF_SECONDS
+    """TF-IDF's seconds: a little, and then in proportion to the characters it reads (see TFIDF_SECONDS)."""
+    characters = sum(len(text) for part in (splits.train, splits.val, splits.test) for text in part.texts)
+    return TFIDF_SECONDS + TFIDF_SECONDS_PER_MILLION_CHARACTERS * characters / 1e6
 
 
 # -- memory: what the scheduler admits and packs (core.scheduler) --------------------------------

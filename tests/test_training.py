@@ -374,7 +374,7 @@ def test_time_estimate_is_measured_and_orders_the_strategies(tiny_model_dir, tin
     assert 0 < costs.feature_seconds_per_token and 0 < costs.infer_seconds_per_token < costs.train_seconds_per_token
     seconds = {s: estimate_run_seconds(RunConfig(strategy=s, model=tiny_model_dir, max_length=16), tiny_splits)
                for s in ("full", "frozen", "tfidf")}
-    assert seconds["full"] > seconds["frozen"] > 0 and seconds["tfidf"] == estimate.TFIDF_SECONDS
+    assert seconds["full"] > seconds["frozen"] > 0 and seconds["tfidf"] > estimate.TFIDF_SECONDS
     checkpointed = estimate_run_seconds(RunConfig(model=tiny_model_dir, max_length=16, gradient_checkpointing=True),
                                         tiny_splits)
     assert checkpointed > seconds["full"]  # every training step runs the forward pass twice
@@ -427,3 +427,16 @@ def test_an_error_that_is_not_about_memory_is_not_retried(tiny_model_dir, tiny_s
     tried = _runs_out_of_memory_above(0, RuntimeError("shape mismatch"), monkeypatch)
     result = train(config_for(tiny_model_dir, "full", batch_size=8), tiny_splits).result
     assert tried == [8] and result.status == "failed" and result.reason == "RuntimeError: shape mismatch"
+
+
+def test_the_tfidf_estimate_grows_with_the_text_it_reads():
+    """Measured here: 0.28 s for Rotten Tomatoes 1,000, 6.1 s for IMDb 4,000 (core.estimate)."""
+    from core.sources import load_bundled
+    from core.splits import make_splits
+
+    short = estimate_run_seconds(RunConfig(strategy="tfidf"),
+                                 make_splits(load_bundled("rotten_tomatoes"), n_train=1000, n_test=500, seed=0))
+    long = estimate_run_seconds(RunConfig(strategy="tfidf"),
+                                make_splits(load_bundled("imdb"), n_train=4000, n_test=500, seed=0))
+    assert 0.15 < short < 0.6 and 4.0 < long < 9.0
+

@@ -17,7 +17,7 @@ from core.config import RunConfig
 from core.lab_settings import LabSettings, check_session_limits, load_settings
 from core.sweep import cell_seconds
 from core.texts import Splits
-from core.jobs import Job, SweepJob
+from core.jobs import Job, SweepJob, configured_executor
 from core.vary import Vary
 
 HOME_PAGE = "pages/home.py"
@@ -142,8 +142,10 @@ def session_runs_root() -> Path:
 @st.cache_resource(ttl=3600, show_spinner=False)
 def housekeeping() -> int:
     """Remove old unpublished runs and keep the runs folder under its size limit (core.workspace.clean):
-    when the server starts, then at most once an hour. Returns how many runs were removed."""
+    when the server starts, then at most once an hour. Returns how many runs were removed. The first
+    time, the training workers start too (core.process_executor), before anyone presses Start."""
     settings = lab_settings()
+    configured_executor(settings)
     return len(workspace.clean(runs_root(), settings.keep_days, int(settings.runs_max_gb * 2**30)))
 
 
