@@ -560,6 +560,24 @@ def gil_isolation_gpu(d: dict) -> tuple[str, bool]:
             f"{thread}, in a worker process {case['in_worker_seconds']:.2f} s", ok)
 
 
+def blas_threads(d: dict) -> tuple[str, None]:
+    parts = []
+    for case, words in (("train rotten_tomatoes 1000", "RT 1,000"), ("train imdb 4000", "IMDb 4,000")):
+        idle, busy = d["idle"][case], d["busy"][case]
+        parts.append(f"{words}: {idle['openblas_threads']:.2f} -> {idle['one_thread']:.2f} s idle, "
+                     f"{busy['openblas_threads']:.2f} -> {busy['one_thread']:.2f} s beside {d['busy_processes']} busy "
+                     f"processes (accuracy {idle['test_accuracy']['one_thread']:.3f} both ways)")
+    return "; ".join(parts), None
+
+
+def model_handoff(d: dict) -> tuple[str, None]:
+    parts = []
+    for case, c in d["cases"].items():
+        parts.append(f"{case}: {c['pipe_seconds']:.2f} s through the pipe, {c['staged_seconds']:.2f} s staged "
+                     f"({c['speedup']:.1f}x)")
+    return f"{d['model_bytes'] / 1e6:.0f} MB; " + "; ".join(parts), None
+
+
 CLASS_TARGET = "all finish, private; switch p95 < 1.5 s; expected start shown and place within 20%"
 
 
@@ -623,8 +641,13 @@ ROWS = (
     Row("a class: 20 browser sessions start frozen + TF-IDF at once", "classroom",
         CLASS_TARGET, classroom,
         lambda d: d["sessions"] == 20 and d["strategies"] == ["frozen", "tfidf"]
-        and d["settings"].get("browser_group_nice") is None,
+        and d["settings"].get("browser_group_nice") is None and d["settings"]["switch_every_seconds"] == 4.0,
         "python bench/run.py classroom --sessions 20 --strategies frozen,tfidf --tag n20"),
+    Row("... the same class, each student switching pages every 10 s instead of 4 s", "classroom",
+        CLASS_TARGET, classroom,
+        lambda d: d["sessions"] == 20 and d["strategies"] == ["frozen", "tfidf"]
+        and d["settings"].get("browser_group_nice") is None and d["settings"]["switch_every_seconds"] == 10.0,
+        "python bench/run.py classroom --sessions 20 --strategies frozen,tfidf --switch-every 10 --tag n20_s10"),
     Row("... the same class, the browsers yielding the CPU to the server (as if on the students' laptops)",
         "classroom", "all finish, private; expected start shown and place within 20%", classroom_server,
         lambda d: d["sessions"] == 20 and d["strategies"] == ["frozen", "tfidf"]
@@ -634,6 +657,12 @@ ROWS = (
     Row("one page switch: the browser's work for the page (Home is the floor), after training and while waiting",
         "page_cost", "(report)", page_cost, lambda d: "this commit" in d,
         "python bench/run.py page_cost --against 9f84edb"),
+    Row("a TF-IDF run: OpenBLAS's threads (numpy's default) vs one BLAS thread (core.blas, the lab's)",
+        "blas_threads", "(report)", blas_threads, lambda d: "train imdb 4000" in d["idle"],
+        "python bench/run.py blas_threads"),
+    Row("a frozen run's model from its worker process to its run folder: through the pipe (before) vs a staging "
+        "folder moved into place (now)", "model_handoff", "(report)", model_handoff,
+        how="python bench/run.py model_handoff"),
     Row("the scheduler's forecasts replayed on recorded classes (each run as long as it took there)",
         "forecast_replay", "(report)", forecast_replay, how="python bench/run.py forecast_replay --against 80df638"),
     Row("one GPU: `full` MiniLM, one epoch over 25,000 IMDb reviews at max length 256 (bf16 autocast)", "gpu_imdb",
