@@ -106,6 +106,25 @@ def test_a_run_slower_than_planned_moves_the_forecasts_by_its_own_pace():
     assert scheduler.forecast()[same.id].start == pytest.approx(clock.now + 40)
 
 
+def test_one_straggler_beside_runs_on_plan_does_not_slow_its_strategys_queue():
+    """Two frozen runs side by side: one crawls (a worker starting up), the other is on plan. The queued
+    frozen runs are expected at the quicker one's pace; only when both are slow is the machine."""
+    clock = Clock()
+    scheduler = Scheduler(slots=2, short_slots=0, clock=clock)
+    slow, on_plan, queued = (scheduler.submit(who, "frozen", 4, chain=who, group="frozen") for who in "abc")
+    clock.now += 2
+    slow.left = lambda: 30.0  # its steps say: 30 s more, where the plan said 2
+    on_plan.left = lambda: 2.0
+    forecast = scheduler.forecast()
+    assert forecast[slow.id].end == pytest.approx(clock.now + 30)  # its own end moves
+    assert forecast[queued.id].start == pytest.approx(clock.now + 2)
+    assert forecast[queued.id].end - forecast[queued.id].start == pytest.approx(4)
+    on_plan.left = lambda: 6.0  # now both slower than planned: 2x the quicker of them
+    scheduler._forecast = None
+    forecast = scheduler.forecast()
+    assert forecast[queued.id].end - forecast[queued.id].start == pytest.approx(4 * (2 + 6) / 4)
+
+
 def test_a_run_with_no_steps_that_overran_is_expected_to_overrun_as_much_again():
     """TF-IDF logs no steps: once it has run past its estimate, that overrun is all there is to go by."""
     clock = Clock()
@@ -251,6 +270,25 @@ def test_work_one_run_does_for_all_is_expected_once():
     scheduler.release(runs[1], completed=False)  # cancelled: the vectors it was to reuse are still there
     later = scheduler.submit("d", "frozen", 7, chain="d", group="frozen", shared=encode)
     assert scheduler.expected_seconds(later) == pytest.approx(1)
+
+
+def test_a_run_started_beside_the_one_doing_the_shared_work_is_expected_to_end_after_it():
+    """Two places: the second frozen run starts while the first encodes the texts they share, and waits
+    for those vectors (core.features). Its wait is not taken for a slow machine."""
+    clock = Clock()
+    scheduler = Scheduler(slots=2, short_slots=0, clock=clock)
+    encode = {"test-set vectors": 6.0}
+    first, second, third = (scheduler.submit(who, "frozen", 7, chain=who, group="frozen", shared=encode)
+                            for who in "abc")
+    assert first.state == second.state == "running" and third.state == "waiting"
+    forecast = scheduler.forecast()
+    assert forecast[first.id].end == pytest.approx(1007)
+    assert forecast[second.id].end == pytest.approx(1007)  # not 1001: the vectors come at 1007
+    assert forecast[third.id].start == pytest.approx(1007) and forecast[third.id].end == pytest.approx(1008)
+    clock.now += 5  # the second has crawled 5 s where it expected 1: it is waiting, not slow
+    forecast = scheduler.forecast()
+    assert forecast[second.id].end == pytest.approx(1007)
+    assert forecast[third.id].end - forecast[third.id].start == pytest.approx(1)
 
 
 def test_a_cancelled_run_leaves_its_shared_work_to_the_next():
