@@ -664,7 +664,7 @@ ROWS = (
         "folder moved into place (now)", "model_handoff", "(report)", model_handoff,
         how="python bench/run.py model_handoff"),
     Row("the scheduler's forecasts replayed on recorded classes (each run as long as it took there)",
-        "forecast_replay", "(report)", forecast_replay, how="python bench/run.py forecast_replay --against 80df638"),
+        "forecast_replay", "(report)", forecast_replay, how="python bench/run.py forecast_replay --against 52dece7 --tag straggler"),
     Row("one GPU: `full` MiniLM, one epoch over 25,000 IMDb reviews at max length 256 (bf16 autocast)", "gpu_imdb",
         "<= 60 s", gpu_full_epoch, lambda d: d["settings"]["n_train"] > 20_000 and "full" in d["runs"],
         "python bench/run.py gpu_imdb"),

@@ -4,10 +4,10 @@ machine, not in the server process that runs every session's pages.
 Why a process: Python runs one thread of a process at a time (the GIL), and a training thread gives it
 up around every torch call and has to win it back. With four threads of pure Python work in the
 server process (what a class's page runs are to it), on this 2-core machine (bench/gil_isolation.py):
-a MiniLM `full` run of 200 sentences took 157 s in a thread of that process against 4.7 s alone, and
-5.9 s in a worker process; a TF-IDF run of 2,000 sentences 13.3 s in a thread, 6.1 s in a worker,
-0.7 s alone (3.7 s with the same loops in other processes, which take CPU but not the GIL). In the
-20-session class each TF-IDF run trained in the server took 25-37 s (bench/classroom.py).
+a MiniLM `full` run of 200 sentences took 148 s in a thread of that process against 4.2 s alone, and
+6.1 s in a worker process; a TF-IDF run of 2,000 sentences 16.4 s in a thread, 0.42 s in a worker,
+0.75 s alone (in a thread, where core.blas's one BLAS thread does not take). In the 20-session class
+each TF-IDF run trained in the server took 25-37 s (bench/classroom.py).
 
 How:
 - A pool of worker processes (new interpreters: never forked from a server with threads and, maybe,
