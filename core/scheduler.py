@@ -23,18 +23,14 @@ ticket's place in line and expected start and end come from. Three things make t
 - calibration: each finished run's surprise (actual / expected seconds) is split between the machine's
   load and its strategy (see LOAD_RUN_SECONDS), so when a class starts together the first slow
   fine-tune moves every strategy's forecast, while a frozen run quicker than planned moves only its own;
-- shared work: what one run does for all (a frozen run's encoder passes over the lesson's texts, kept
-  by core.features) is expected of the first run to start, not of every run; a run that starts while
-  another is doing it waits for it (core.features), so it is expected to end no sooner, and its pace
-  meanwhile is not taken for the machine's;
-- pace: a running ticket whose steps say it will end later than planned moves its end, and the
-  queued tickets of its strategy (and the others by the load's share of it); one with no steps to go
-  by (TF-IDF) that has overrun its estimate is expected to overrun as much again. Of several runs of a
-  strategy side by side, the quickest sets the pace of its queued ones: one straggler beside runs on
-  plan (a worker starting up) once made every forecast of a 20-session class 5-18x too long (replayed:
-  the median error of the recorded class fell from 880% to 62%, and on six of the other eight
-  20-session classes by 2-18 points, 1 and 6 points worse on two; the 5-session classes unchanged).
-The classroom bench (bench/classroom.py) checks the forecasts against what happened.
+- shared work: what one run does for all (a frozen run's encoder passes, kept by core.features) is
+  expected of the first run to start; a run started while another does it ends no sooner than that one;
+- pace: a running ticket whose steps say it will end later than planned moves its end, and the queued
+  tickets of its strategy (the others by the load's share of it); one with no steps (TF-IDF) that has
+  overrun is expected to overrun as much again. Of a strategy's runs side by side the quickest sets
+  the pace: one straggler (a worker starting up) made a 20-session class's forecasts 5-18x too long
+  (bench/forecast_replay.py: 880% -> 62% off at the median; six other 20-session classes 2-18 points
+  better, two 1 and 6 worse, the 5-session ones unchanged). bench/classroom.py checks them live.
 """
 
 from __future__ import annotations
@@ -55,10 +51,8 @@ _ids = itertools.count(1)
 # to its length, up to this many seconds, and the rest to its own strategy: a run of a minute measures the
 # machine (a class's load), a run of seconds mostly its strategy's fixed costs (loading, saving), which
 # say nothing about the others. Either way its strategy's next run is expected to take as long as it did.
-# Replayed on eight recorded classes (bench/forecast_replay.py), the forecasts' median error was 7-16%
-# for the four 5-session classes where calibrating each strategy by its own last 3 runs (80df638) gave
-# 11-30%; for the 20-session ones 33-83% against 31-72% (better for the two with the browsers on the
-# server's cores, worse for the two with them yielding, where the waits are 10-50 s).
+# Replayed on eight recorded classes (bench/forecast_replay.py): median error 7-16% for the 5-session ones,
+# against 11-30% calibrating each strategy by its last 3 runs (80df638); 20-session ones 33-83% vs 31-72%.
 LOAD_RUN_SECONDS = 30.0
 SHOWN_EVERY = 5.0  # seconds between the forecasts a waiting ticket keeps of what its session was shown
 
@@ -277,20 +271,18 @@ class Scheduler:
                 return self._forecast[2]
             tickets = list(self._tickets)
             served, claimed = dict(self._served), dict(self._claimed)
-        # A run training slower than planned right now: queued ones of its strategy are expected to as well, and
-        # the others by the share of that put down to the machine's load (as when a run ends).
+        # Runs slower than planned now: their strategy's queued ones too, the others by the load's share.
         pace: dict[str, float] = {}  # group -> how much slower than planned its running ticket trains
         load = 1.0  # how much slower that says the machine is
         left: dict[int, float] = {}  # running ticket -> seconds it still needs
-        slowest_group: dict[str, tuple] = {}  # group -> (actual / planned, planned) of its quickest running run
+        quickest: dict[str, tuple] = {}  # group -> (actual / planned, planned) of its quickest running run: its pace
         running = [t for t in tickets if t.state == "running"]
         doer = {key: t for t in running for key in t.doing if claimed.get(key) is False}  # shared work under way
         for t in sorted(running, key=lambda t: not t.doing):  # those doing shared work first: others wait on them
             expected, elapsed = self.expected_seconds(t), now - (t.started_at or now)
             left[t.id] = max(expected - elapsed, 0.05 * expected, 0.5)
             waits_on = [doer[key] for key in t.shared if key in doer and doer[key] is not t]
-            if waits_on:  # it waits for another run's encoder passes: it ends after them, and its own
-                # crawl meanwhile says nothing of the machine
+            if waits_on:  # it waits for another run's encoder passes: it ends after them (its crawl is no pace)
                 left[t.id] = max(left[t.id], max(left[other.id] for other in waits_on))
                 continue
             at_its_pace = t.left() if t.left is not None else None
@@ -300,11 +292,9 @@ class Scheduler:
             if at_its_pace is not None and at_its_pace > left[t.id]:  # slower than planned: this class's load
                 left[t.id] = at_its_pace
                 ratio = (elapsed + at_its_pace) / expected
-            # Of a strategy's runs side by side, the quickest speaks for its queued ones: one straggler (a
-            # worker starting up, a run waiting on a disk) beside runs on plan says nothing of the machine.
-            if ratio < slowest_group.get(t.group, (math.inf, 0.0))[0]:
-                slowest_group[t.group] = (ratio, expected)
-        for group, (ratio, expected) in slowest_group.items():
+            if ratio < quickest.get(t.group, (math.inf, 0.0))[0]:
+                quickest[t.group] = (ratio, expected)
+        for group, (ratio, expected) in quickest.items():
             if ratio > 1.0:
                 pace[group] = ratio
                 load = max(load, ratio ** _load_share(expected))
