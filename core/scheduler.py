@@ -51,8 +51,7 @@ _ids = itertools.count(1)
 # to its length, up to this many seconds, and the rest to its own strategy: a run of a minute measures the
 # machine (a class's load), a run of seconds mostly its strategy's fixed costs (loading, saving), which
 # say nothing about the others. Either way its strategy's next run is expected to take as long as it did.
-# Replayed on eight recorded classes (bench/forecast_replay.py): median error 7-16% for the 5-session ones,
-# against 11-30% calibrating each strategy by its last 3 runs (80df638); 20-session ones 33-83% vs 31-72%.
+# Replayed (bench/forecast_replay.py): 7-16% off on 5-session classes, 11-30% by last-3-runs (80df638).
 LOAD_RUN_SECONDS = 30.0
 SHOWN_EVERY = 5.0  # seconds between the forecasts a waiting ticket keeps of what its session was shown
 
@@ -259,45 +258,15 @@ class Scheduler:
     # -- what people see -------------------------------------------------------------------------
 
     def forecast(self) -> dict[int, Forecast]:
-        """Expected start, end and place in line of every waiting and running ticket, by ticket id:
-        the policy played forward on estimated durations (a running ticket ends at its estimate; later if
-        the pace of its steps says so, or, with no steps to go by, when it has overrun as much again as it
-        has so far; either way queued tickets of its strategy are expected to run that much slower, the
-        others by the load's share of it). Cached per state of the
-        queue for a second."""
+        """Expected start, end and place in line of every waiting and running ticket, by id: the policy played
+        forward on estimated durations and the pace of what runs now (`_running_now`); cached for a second."""
         with self._lock:
             now = self.clock()
             if self._forecast and self._forecast[0] == self._version and now - self._forecast[1] < 1.0:
                 return self._forecast[2]
             tickets = list(self._tickets)
             served, claimed = dict(self._served), dict(self._claimed)
-        # Runs slower than planned now: their strategy's queued ones too, the others by the load's share.
-        pace: dict[str, float] = {}  # group -> how much slower than planned its running ticket trains
-        load = 1.0  # how much slower that says the machine is
-        left: dict[int, float] = {}  # running ticket -> seconds it still needs
-        quickest: dict[str, tuple] = {}  # group -> (actual / planned, planned) of its quickest running run: its pace
-        running = [t for t in tickets if t.state == "running"]
-        doer = {key: t for t in running for key in t.doing if claimed.get(key) is False}  # shared work under way
-        for t in sorted(running, key=lambda t: not t.doing):  # those doing shared work first: others wait on them
-            expected, elapsed = self.expected_seconds(t), now - (t.started_at or now)
-            left[t.id] = max(expected - elapsed, 0.05 * expected, 0.5)
-            waits_on = [doer[key] for key in t.shared if key in doer and doer[key] is not t]
-            if waits_on:  # it waits for another run's encoder passes: it ends after them (its crawl is no pace)
-                left[t.id] = max(left[t.id], max(left[other.id] for other in waits_on))
-                continue
-            at_its_pace = t.left() if t.left is not None else None
-            if at_its_pace is None and elapsed > expected:  # overran, and no steps to tell its pace by (TF-IDF,
-                at_its_pace = elapsed - expected  # a frozen run still encoding): expect it to overrun as much again
-            ratio = 1.0  # on plan, or ahead of it
-            if at_its_pace is not None and at_its_pace > left[t.id]:  # slower than planned: this class's load
-                left[t.id] = at_its_pace
-                ratio = (elapsed + at_its_pace) / expected
-            if ratio < quickest.get(t.group, (math.inf, 0.0))[0]:
-                quickest[t.group] = (ratio, expected)
-        for group, (ratio, expected) in quickest.items():
-            if ratio > 1.0:
-                pace[group] = ratio
-                load = max(load, ratio ** _load_share(expected))
+        left, pace, load, doer = self._running_now(tickets, claimed, now)
         queue = [_SimTicket(t, left.get(t.id), now) for t in tickets]
         out = {t.id: Forecast(t.started_at or now, now + left[t.id], 0) for t in tickets if t.state == "running"}
         done_at = {key: now + left[t.id] for key, t in doer.items()}  # when each shared part under way is done
@@ -330,6 +299,37 @@ class Scheduler:
                 if t.state == "waiting" and t.id in out and (not t.shown or now - t.shown[-1][0] >= SHOWN_EVERY):
                     t.shown.append((now, out[t.id].start, out[t.id].end, out[t.id].place))
         return out
+
+    def _running_now(self, tickets: list, claimed: dict, now: float) -> tuple:
+        """From the running tickets: the seconds each still needs (its estimate; later if its steps say so,
+        or, with none, when it has overrun as much again), how much slower each strategy's queued runs
+        train (its quickest running one) and the others (the load's share), who does each shared part."""
+        left: dict[int, float] = {}  # running ticket -> seconds it still needs
+        quickest: dict[str, tuple] = {}  # group -> (actual / planned, planned) of its quickest running run
+        running = [t for t in tickets if t.state == "running"]
+        doer = {key: t for t in running for key in t.doing if claimed.get(key) is False}  # shared work under way
+        for t in sorted(running, key=lambda t: not t.doing):  # those doing shared work first: others wait on them
+            expected, elapsed = self.expected_seconds(t), now - (t.started_at or now)
+            left[t.id] = max(expected - elapsed, 0.05 * expected, 0.5)
+            waits_on = [doer[key] for key in t.shared if key in doer and doer[key] is not t]
+            if waits_on:  # it waits for another run's encoder passes: it ends after them (its crawl is no pace)
+                left[t.id] = max(left[t.id], max(left[other.id] for other in waits_on))
+                continue
+            at_its_pace = t.left() if t.left is not None else None
+            if at_its_pace is None and elapsed > expected:  # overran, and no steps to tell its pace by (TF-IDF,
+                at_its_pace = elapsed - expected  # a frozen run still encoding): expect it to overrun as much again
+            ratio = 1.0  # on plan, or ahead of it
+            if at_its_pace is not None and at_its_pace > left[t.id]:  # slower than planned: this class's load
+                left[t.id] = at_its_pace
+                ratio = (elapsed + at_its_pace) / expected
+            if ratio < quickest.get(t.group, (math.inf, 0.0))[0]:
+                quickest[t.group] = (ratio, expected)
+        pace, load = {}, 1.0  # group -> how much slower than planned its queued runs train; the others
+        for group, (ratio, expected) in quickest.items():
+            if ratio > 1.0:
+                pace[group] = ratio
+                load = max(load, ratio ** _load_share(expected))
+        return left, pace, load, doer
 
     def tickets(self, session: str | None = None) -> list[Ticket]:
         """Waiting and running tickets (of one session, or all), in submission order."""
