@@ -56,14 +56,10 @@ class StagedFiles:
         if folder.exists():
             for child in Path(self.folder).iterdir():
                 shutil.move(str(child), str(folder / child.name))
-            self.discard()
+            shutil.rmtree(self.folder, ignore_errors=True)
         else:
             folder.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(self.folder, str(folder))
-
-    def discard(self) -> None:
-        """What was not moved into a run (a run whose saving failed) is removed."""
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def unreported_result(config, splits, status: str, reason: str) -> RunResult:

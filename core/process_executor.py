@@ -198,9 +198,8 @@ class ProcessExecutor(OffThreadExecutor):
         return _ProcessCall(self, finish, on_event, on_run, stop, keep_model)
 
     def warm_up(self) -> None:
-        """Start the warm workers now (each imports torch and the training code in its own process), so
-        that the server's first runs do not pay for it: in the 20-session class, the first run in the
-        second place, on a worker started with it, took 18-38 s against 1-10 s for the runs beside it."""
+        """Start the warm workers now (each imports torch and the training code in its own process, a few
+        seconds), so that the server's first runs do not pay for it."""
         with self._lock:
             env = self._worker_env()
             while len(self._idle) < self.keep_warm:

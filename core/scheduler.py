@@ -27,10 +27,10 @@ ticket's place in line and expected start and end come from. Three things make t
   expected of the first run to start; a run started while another does it ends no sooner than that one;
 - pace: a running ticket whose steps say it will end later than planned moves its end, and the queued
   tickets of its strategy (the others by the load's share of it); one with no steps (TF-IDF) that has
-  overrun is expected to overrun as much again. Of a strategy's runs side by side the quickest sets
-  the pace: one straggler (a worker starting up) made a 20-session class's forecasts 5-18x too long
-  (bench/forecast_replay.py: 880% -> 62% off at the median; six other 20-session classes 2-18 points
-  better, two 1 and 6 worse, the 5-session ones unchanged). bench/classroom.py checks them live.
+  overrun is expected to overrun as much again. Of a strategy's runs side by side the quickest sets the
+  pace: a straggler (a class's first frozen run in the second place, 18-38 s) made 20-session forecasts
+  5-18x too long (bench/forecast_replay.py: 880% -> 62% off at the median; six other 20-session classes
+  2-18 points better, two 1 and 6 worse, 5-session ones unchanged). bench/classroom.py checks them live.
 """
 
 from __future__ import annotations
