@@ -35,6 +35,16 @@ def add_arguments(p) -> None:
     p.add_argument("--reps", type=int, default=3, help="timings per arm and case (median reported)")
 
 
+class _Copy:
+    """Stands in for the trained predictor: its `save(folder)` writes a copy of the model folder."""
+
+    def __init__(self, model: str):
+        self.model = model
+
+    def save(self, folder) -> None:
+        shutil.copytree(self.model, folder, dirs_exist_ok=True)
+
+
 def _child(conn) -> None:
     """Asked (arm, model folder, staging folder): write the model there and answer as the arm does."""
     while True:
@@ -42,12 +52,8 @@ def _child(conn) -> None:
         if message is None:
             return
         arm, model, stage = message
-        if arm == "pipe":
-            with tempfile.TemporaryDirectory() as tmp:  # SavedFiles.of: written, then read back as bytes
-                shutil.copytree(model, Path(tmp) / "m")
-                files = SavedFiles({str(p.relative_to(Path(tmp) / "m")): p.read_bytes()
-                                    for p in (Path(tmp) / "m").rglob("*") if p.is_file()})
-            conn.send(files)
+        if arm == "pipe":  # SavedFiles.of, as the workers did: written to a folder, read back as bytes
+            conn.send(SavedFiles.of(_Copy(model)))
         else:
             shutil.copytree(model, stage, dirs_exist_ok=True)
             conn.send(StagedFiles(stage))
